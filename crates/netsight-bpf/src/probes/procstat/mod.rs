@@ -1,0 +1,171 @@
+//! Per-process TCP/UDP metrics (SPEC §3): attach, and drain once per interval.
+//!
+//! Kernel side: procstat.bpf.c. Counters go to one of two maps chosen by
+//! `epoch`; [`ProcStat::drain`] flips the epoch, lets in-flight programs
+//! finish, then empties the map that is no longer written, so every increment
+//! lands in exactly one interval. Gauges come from a socket iterator run at
+//! the same moment.
+
+mod raw;
+
+use std::io::Read;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use std::os::fd::AsFd;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject};
+use netsight_events::process::{ProcCounters, ProcIdentity, SocketSnapshot};
+
+use crate::loader::{self, Error};
+
+#[allow(
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    dead_code,
+    missing_docs,
+    unused_imports
+)]
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/procstat.skel.rs"));
+}
+use skel::{ProcstatSkel, ProcstatSkelBuilder};
+
+/// Time for programs that read the old epoch to finish. They run with
+/// preemption disabled and take microseconds; this is a wide margin.
+const EPOCH_GRACE: Duration = Duration::from_millis(3);
+const BATCH: u32 = 256;
+
+/// What one interval produced.
+#[derive(Debug, Default)]
+pub struct Drain {
+    pub counters: Vec<(ProcIdentity, ProcCounters)>,
+    pub sockets: Vec<SocketSnapshot>,
+    /// Events the kernel side could not record, since load (cumulative).
+    pub kernel_losses: u64,
+}
+
+/// The loaded and attached per-process probe.
+pub struct ProcStat {
+    skel: ProcstatSkel<'static>,
+    _links: Vec<Link>,
+    iter_link: Link,
+    epoch: u32,
+}
+
+impl ProcStat {
+    /// Opens, loads and attaches every program. Needs root.
+    pub fn load() -> Result<Self, Error> {
+        loader::init();
+        // The skeleton borrows its object for its whole life; netsight loads
+        // a probe once per run, so leaking this small allocation is simplest.
+        let object: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = ProcstatSkelBuilder::default()
+            .open(object)
+            .map_err(|source| Error::Open {
+                object: "procstat",
+                source,
+            })?;
+        open.progs.dump_sockets.set_autoattach(false);
+        loader::take_log();
+        let mut skel = open.load().map_err(|source| Error::Load {
+            object: "procstat",
+            source,
+            log: loader::take_log(),
+        })?;
+        let links = loader::attach_all(skel.object_mut(), &["dump_sockets"])?;
+        let iter_link = skel
+            .progs
+            .dump_sockets
+            .attach_iter(skel.maps.sk_states.as_fd())
+            .map_err(|source| Error::Attach {
+                program: "dump_sockets".into(),
+                source,
+                log: loader::take_log(),
+            })?;
+        Ok(ProcStat {
+            skel,
+            _links: links,
+            iter_link,
+            epoch: 0,
+        })
+    }
+
+    /// Ends the current interval: its counters, the open sockets now, and
+    /// the kernel-side loss count.
+    pub fn drain(&mut self) -> Result<Drain, Error> {
+        let old = self.epoch;
+        self.epoch ^= 1;
+        self.set_epoch(self.epoch);
+        std::thread::sleep(EPOCH_GRACE);
+        let map = if old & 1 == 1 {
+            &self.skel.maps.stats_b
+        } else {
+            &self.skel.maps.stats_a
+        };
+        let counters = drain_map(map)?;
+        let sockets = self.sockets()?;
+        Ok(Drain {
+            counters,
+            sockets,
+            kernel_losses: self.kernel_losses(),
+        })
+    }
+
+    fn set_epoch(&mut self, epoch: u32) {
+        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+            // SAFETY: `epoch` is a u32 in the BPF object's mmap'ed .bss, valid
+            // for the skeleton's life; BPF programs read it concurrently, so the
+            // write must not be elided or torn (an aligned u32 store is atomic).
+            unsafe { std::ptr::write_volatile(&mut bss.epoch, epoch) };
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn kernel_losses(&self) -> u64 {
+        match self.skel.maps.bss_data.as_deref() {
+            Some(bss) => {
+                // SAFETY: plain u64s in the mmap'ed .bss that BPF updates with
+                // atomic adds; a volatile aligned read sees a whole value.
+                let l = unsafe { std::ptr::read_volatile(&bss.losses) };
+                l.stats_map_full + l.accepted_map_full
+            }
+            None => 0,
+        }
+    }
+
+    fn sockets(&self) -> Result<Vec<SocketSnapshot>, Error> {
+        let mut iter = Iter::new(&self.iter_link).map_err(|source| Error::Map {
+            map: "sk_states iterator",
+            source,
+        })?;
+        let mut buf = Vec::new();
+        iter.read_to_end(&mut buf).map_err(|source| Error::Read {
+            what: "socket iterator",
+            source,
+        })?;
+        Ok(raw::snapshots(&buf))
+    }
+}
+
+/// Empties a counters map. The batch call can stop early (e.g. a hash bucket
+/// larger than the batch), so whatever it leaves is taken key by key: nothing
+/// is left behind to be merged into the next interval.
+fn drain_map(map: &dyn MapCore) -> Result<Vec<(ProcIdentity, ProcCounters)>, Error> {
+    let mut out = Vec::new();
+    if let Ok(batch) = map.lookup_and_delete_batch(BATCH, MapFlags::ANY, MapFlags::ANY) {
+        out.extend(batch.filter_map(|(k, v)| raw::counters(&k, &v)));
+    }
+    let leftover: Vec<Vec<u8>> = map.keys().collect();
+    for key in leftover {
+        if let Some(v) = map.lookup_and_delete(&key).map_err(|source| Error::Map {
+            map: "proc stats",
+            source,
+        })? {
+            out.extend(raw::counters(&key, &v));
+        }
+    }
+    Ok(out)
+}

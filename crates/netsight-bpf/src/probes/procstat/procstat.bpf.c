@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Per-process TCP/UDP metrics from tracepoints only.
+ *
+ * Ownership: every socket gets socket-local storage naming its owner, set in
+ * process context (send/recv, connect, listen, accept). Events raised in
+ * softirq or timer context (retransmits, resets, RTT samples) are charged to
+ * that owner, never to whatever task happens to be on the CPU.
+ *
+ * Counters are aggregated here, per process, into one of two hash maps; user
+ * space flips `epoch` each interval and drains the map no longer written, so
+ * no increment is ever lost between a read and a delete. */
+#include "netsight.bpf.h"
+#include "procstat.h"
+
+#define MAX_PROCS 16384
+#define MAX_ACCEPTED 16384
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Flipped by user space; selects the map the programs write. */
+volatile __u32 epoch;
+struct procstat_losses losses;
+
+/* Zeroed template for new map entries (too big for the BPF stack); the
+ * other globals make the skeleton generate these types for Rust. */
+struct proc_stats zero_stats;
+struct sock_snapshot snapshot_type;
+struct proc_key proc_key_type;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sk_states SEC(".maps");
+
+struct stats_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, struct proc_key);
+	__type(value, struct proc_stats);
+};
+struct stats_map stats_a SEC(".maps");
+struct stats_map stats_b SEC(".maps");
+
+/* Accepted sockets, keyed by address, until a tracing program moves the
+ * owner into the socket's storage (the accept syscall tracepoint cannot use
+ * socket storage itself). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_ACCEPTED);
+	__type(key, __u64);
+	__type(value, struct owner);
+} accepted SEC(".maps");
+
+static __always_inline void owner_from_current(struct owner *o)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	o->key.tgid = bpf_get_current_pid_tgid() >> 32;
+	o->key._pad = 0;
+	o->key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	o->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+}
+
+static __always_inline struct proc_stats *stats_in(void *map, const struct owner *o)
+{
+	struct proc_stats *s = bpf_map_lookup_elem(map, &o->key);
+
+	if (s)
+		return s;
+	bpf_map_update_elem(map, &o->key, &zero_stats, BPF_NOEXIST);
+	s = bpf_map_lookup_elem(map, &o->key);
+	if (!s) {
+		__sync_fetch_and_add(&losses.stats_map_full, 1);
+		return NULL;
+	}
+	__builtin_memcpy(s->comm, o->comm, sizeof(s->comm));
+	s->cgroup_id = o->cgroup_id;
+	return s;
+}
+
+static __always_inline struct proc_stats *stats_of(const struct owner *o)
+{
+	if (epoch & 1)
+		return stats_in(&stats_b, o);
+	return stats_in(&stats_a, o);
+}
+
+/* Process context: the current task uses the socket, so it owns it now. */
+static __always_inline struct sock_state *claim(struct sock *sk)
+{
+	struct sock_state *st;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (st && st->owner.key.tgid != tgid)
+		owner_from_current(&st->owner);
+	return st;
+}
+
+/* Any context: the socket's owner, or NULL if no process has claimed it. */
+static __always_inline struct sock_state *owned(struct sock *sk)
+{
+	struct sock_state *st;
+	struct owner *o;
+	__u64 addr = (__u64)sk;
+
+	if (!sk)
+		return NULL;
+	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
+	if (!st)
+		return NULL;
+	if (st->owner.key.tgid)
+		return st;
+	o = bpf_map_lookup_elem(&accepted, &addr);
+	if (!o)
+		return NULL;
+	st->owner = *o;
+	bpf_map_delete_elem(&accepted, &addr);
+	return st;
+}
+
+static __always_inline struct proc_stats *stats_of_sock(struct sock *sk)
+{
+	struct sock_state *st = owned(sk);
+
+	return st ? stats_of(&st->owner) : NULL;
+}
+
+static __always_inline bool is_inet(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return family == AF_INET || family == AF_INET6;
+}
+
+#define ADD(field, v) __sync_fetch_and_add(&(field), (v))
+
+static __always_inline void count_io(struct sock *sk, int ret, bool tx)
+{
+	struct sock_state *st;
+	struct proc_stats *s;
+	__u16 proto;
+
+	if (ret <= 0 || !sk || !is_inet(sk))
+		return;
+	proto = sk->sk_protocol;
+	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
+		return;
+	st = claim(sk);
+	if (!st)
+		return;
+	s = stats_of(&st->owner);
+	if (!s)
+		return;
+	if (proto == NS_IPPROTO_TCP) {
+		if (tx) {
+			ADD(s->tcp_tx_bytes, ret);
+			ADD(s->tcp_tx_calls, 1);
+		} else {
+			ADD(s->tcp_rx_bytes, ret);
+			ADD(s->tcp_rx_calls, 1);
+		}
+	} else {
+		if (tx) {
+			ADD(s->udp_tx_bytes, ret);
+			ADD(s->udp_tx_packets, 1);
+		} else {
+			ADD(s->udp_rx_bytes, ret);
+			ADD(s->udp_rx_packets, 1);
+		}
+	}
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
+{
+	count_io(sk, ret, true);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+{
+	/* A peek does not consume: the later real read counts the bytes. */
+	if (!(flags & MSG_PEEK))
+		count_io(sk, ret, false);
+	return 0;
+}
+
+static __always_inline void on_close(struct sock *sk, int oldstate)
+{
+	struct sock_state *st = owned(sk);
+	struct proc_stats *s;
+	__u64 dur;
+
+	if (!st)
+		return;
+	s = stats_of(&st->owner);
+	if (!s)
+		return;
+	if (oldstate == NS_TCP_SYN_SENT) {
+		ADD(s->tcp_connect_failures, 1);
+		return;
+	}
+	if (!st->established_ns)
+		return;
+	ADD(s->tcp_closes, 1);
+	dur = bpf_ktime_get_ns() - st->established_ns;
+	/* A lost race here only loses a maximum, never a count. */
+	if (dur > s->closed_duration_ns_max)
+		s->closed_duration_ns_max = dur;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int newstate)
+{
+	struct sock *sk = (struct sock *)csk;
+	struct sock_state *st;
+	struct proc_stats *s;
+
+	if (sk->sk_protocol != NS_IPPROTO_TCP)
+		return 0;
+	switch (newstate) {
+	case NS_TCP_SYN_SENT: /* connect(), in the caller's context */
+		st = claim(sk);
+		if (!st)
+			return 0;
+		st->connect_ns = bpf_ktime_get_ns();
+		st->established_ns = 0;
+		s = stats_of(&st->owner);
+		if (s)
+			ADD(s->tcp_active_opens, 1);
+		return 0;
+	case NS_TCP_LISTEN: /* listen(), in the caller's context */
+		claim(sk);
+		return 0;
+	case NS_TCP_ESTABLISHED:
+		st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st)
+			st->established_ns = bpf_ktime_get_ns();
+		return 0;
+	case NS_TCP_CLOSE:
+		on_close(sk, oldstate);
+		return 0;
+	}
+	return 0;
+}
+
+/* RTT: one sample of the smoothed RTT per incoming segment. */
+static __always_inline __u32 log2_u32(__u32 v)
+{
+	__u32 r, s;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	s = (v > 0xFF) << 3;
+	v >>= s;
+	r |= s;
+	s = (v > 0xF) << 2;
+	v >>= s;
+	r |= s;
+	s = (v > 0x3) << 1;
+	v >>= s;
+	r |= s;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 rtt_bucket(__u32 us)
+{
+	__u32 e, idx = us;
+
+	if (us >= RTT_LINEAR) {
+		e = log2_u32(us); /* >= 4 */
+		idx = RTT_LINEAR + ((e - 4) << RTT_SUB_BITS) +
+		      ((us >> (e - RTT_SUB_BITS)) & ((1 << RTT_SUB_BITS) - 1));
+	}
+	/* idx <= 127 for any u32; the opaque mask makes that visible to the
+	 * verifier (clang would otherwise fold it away). */
+	asm volatile("" : "+r"(idx));
+	return idx & (RTT_BUCKETS - 1);
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(on_tcp_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct proc_stats *s;
+	__u32 srtt, idx;
+
+	if (!tp)
+		return 0;
+	srtt = tp->srtt_us >> 3;
+	if (!srtt)
+		return 0;
+	s = stats_of_sock(sk);
+	if (!s)
+		return 0;
+	ADD(s->rtt_sum_us, srtt);
+	ADD(s->rtt_count, 1);
+	if (!s->rtt_min_us || srtt < s->rtt_min_us)
+		s->rtt_min_us = srtt;
+	if (srtt > s->rtt_max_us)
+		s->rtt_max_us = srtt;
+	idx = rtt_bucket(srtt);
+	ADD(s->rtt_hist[idx], 1);
+	return 0;
+}
+
+/* Counted only when the retransmission was sent (err == 0): exactly the
+ * kernel's RetransSegs - TCPRetransFail, segment by segment. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct tcp_skb_cb *cb;
+	struct proc_stats *s;
+	__u16 segs;
+
+	if (err)
+		return 0;
+	s = stats_of_sock((struct sock *)sk);
+	if (!s)
+		return 0;
+	cb = (struct tcp_skb_cb *)&skb->cb[0];
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	ADD(s->tcp_retrans_segs, segs ? segs : 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
+{
+	struct proc_stats *s = stats_of_sock((struct sock *)sk);
+
+	if (s) {
+		ADD(s->tcp_retrans_segs, 1);
+		ADD(s->tcp_synack_retrans, 1);
+	}
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
+{
+	/* No socket (e.g. a SYN to a closed port): no process to charge. */
+	struct proc_stats *s = stats_of_sock((struct sock *)sk);
+
+	if (s)
+		ADD(s->tcp_resets_sent, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_receive_reset, struct sock *sk)
+{
+	struct proc_stats *s = stats_of_sock(sk);
+
+	if (s)
+		ADD(s->tcp_resets_received, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_cong_state_set")
+int BPF_PROG(on_cong_state, struct sock *sk, const __u8 ca_state)
+{
+	struct inet_connection_sock *icsk = (struct inet_connection_sock *)sk;
+	/* Still the old state: the tracepoint fires before the assignment. */
+	__u8 old = BPF_CORE_READ_BITFIELD_PROBED(icsk, icsk_ca_state);
+	struct proc_stats *s;
+
+	if (ca_state == old && ca_state != NS_TCP_CA_LOSS)
+		return 0;
+	if (ca_state != NS_TCP_CA_RECOVERY && ca_state != NS_TCP_CA_LOSS)
+		return 0;
+	s = stats_of_sock(sk);
+	if (!s)
+		return 0;
+	if (ca_state == NS_TCP_CA_RECOVERY)
+		ADD(s->tcp_fast_recoveries, 1);
+	else
+		ADD(s->tcp_rto_timeouts, 1);
+	return 0;
+}
+
+SEC("tp_btf/udp_fail_queue_rcv_skb")
+int BPF_PROG(on_udp_fail, int rc, struct sock *sk, struct sk_buff *skb)
+{
+	struct proc_stats *s;
+
+	/* -ENOMEM is what the kernel counts as UDP RcvbufErrors. */
+	if (rc != -ENOMEM)
+		return 0;
+	s = stats_of_sock(sk);
+	if (s)
+		ADD(s->udp_rcvbuf_errors, 1);
+	return 0;
+}
+
+/* accept()/accept4() return: the caller owns the new socket. Syscall
+ * tracepoint contexts are not in BTF, so declare the layout. */
+struct syscall_exit_ctx {
+	__u64 common;
+	long nr;
+	long ret;
+};
+
+static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct owner o = {};
+	struct file **fds;
+	struct file *file;
+	struct socket *sock;
+	struct sock *sk;
+	struct fdtable *fdt;
+	struct proc_stats *s;
+	long fd = ctx->ret;
+	__u64 addr;
+
+	if (fd < 0)
+		return 0;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != NS_IPPROTO_TCP)
+		return 0;
+	owner_from_current(&o);
+	addr = (__u64)sk;
+	if (bpf_map_update_elem(&accepted, &addr, &o, BPF_ANY))
+		__sync_fetch_and_add(&losses.accepted_map_full, 1);
+	s = stats_of(&o);
+	if (s)
+		ADD(s->tcp_passive_opens, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int on_accept4_exit(struct syscall_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int on_accept_exit_plain(struct syscall_exit_ctx *ctx)
+{
+	return on_accept_exit(ctx);
+}
+
+/* End of interval: one record per socket we track, with the TCP gauges. */
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct sock *sk = ctx->sk;
+	struct sock_state *st = ctx->value;
+	struct sock_snapshot r = {};
+	struct tcp_sock *tp;
+	struct owner *o;
+	__u64 addr;
+
+	if (!sk || !st)
+		return 0;
+	addr = (__u64)sk;
+	r.owner = st->owner;
+	if (!r.owner.key.tgid) {
+		o = bpf_map_lookup_elem(&accepted, &addr);
+		if (o)
+			r.owner = *o;
+	}
+	r.sk = addr;
+	r.established_ns = st->established_ns;
+	r.family = sk->__sk_common.skc_family;
+	r.protocol = sk->sk_protocol;
+	r.state = sk->__sk_common.skc_state;
+	r.sport = sk->__sk_common.skc_num;
+	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (r.family == AF_INET) {
+		__builtin_memcpy(r.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(r.daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		BPF_CORE_READ_INTO(&r.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r.daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	if (r.protocol == NS_IPPROTO_TCP) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (tp) {
+			r.srtt_us = tp->srtt_us >> 3;
+			r.snd_cwnd = tp->snd_cwnd;
+			r.snd_wnd = tp->snd_wnd;
+			r.rcv_wnd = tp->rcv_wnd;
+			r.mss = tp->mss_cache;
+			r.in_flight = tp->packets_out - (tp->sacked_out + tp->lost_out) +
+				      tp->retrans_out;
+			r.write_queue_bytes = tp->write_seq - tp->snd_nxt;
+			r.total_retrans = tp->total_retrans;
+			r.bytes_acked = tp->bytes_acked;
+			r.bytes_received = tp->bytes_received;
+		}
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}

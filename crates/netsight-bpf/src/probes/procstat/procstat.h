@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Types shared by procstat.bpf.c and Rust (through the skeleton's types). */
+#ifndef NETSIGHT_PROCSTAT_H
+#define NETSIGHT_PROCSTAT_H
+
+/* A process, robust to pid reuse: the pid plus the leader's start time. */
+struct proc_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 start_ns;
+};
+
+/* Who owns a socket; filled in process context, read in softirq/timers. */
+struct owner {
+	struct proc_key key;
+	__u64 cgroup_id;
+	char comm[16];
+};
+
+/* Per-socket state kept in socket-local storage (freed with the socket). */
+struct sock_state {
+	struct owner owner;
+	__u64 established_ns; /* 0 until the connection is established */
+	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
+};
+
+/* RTT histogram: values below 16 us get one bucket each; above, every
+ * power of two is split in 4 (<= 12.5% bucket width). */
+#define RTT_LINEAR 16
+#define RTT_SUB_BITS 2
+#define RTT_BUCKETS (RTT_LINEAR + 28 * (1 << RTT_SUB_BITS)) /* 128 */
+
+/* Per-process counters for one interval. Field order is the contract with
+ * src/probes/procstat/raw.rs (generated from this through the skeleton). */
+struct proc_stats {
+	char comm[16];
+	__u64 cgroup_id;
+	__u64 tcp_tx_bytes;
+	__u64 tcp_rx_bytes;
+	__u64 tcp_tx_calls;
+	__u64 tcp_rx_calls;
+	__u64 tcp_active_opens;
+	__u64 tcp_passive_opens;
+	__u64 tcp_closes;
+	__u64 tcp_connect_failures;
+	__u64 tcp_resets_sent;
+	__u64 tcp_resets_received;
+	__u64 tcp_retrans_segs;
+	__u64 tcp_synack_retrans;
+	__u64 tcp_fast_recoveries;
+	__u64 tcp_rto_timeouts;
+	__u64 udp_tx_bytes;
+	__u64 udp_rx_bytes;
+	__u64 udp_tx_packets;
+	__u64 udp_rx_packets;
+	__u64 udp_rcvbuf_errors;
+	__u64 closed_duration_ns_max;
+	__u64 rtt_sum_us;
+	__u64 rtt_count;
+	__u64 rtt_min_us;
+	__u64 rtt_max_us;
+	__u32 rtt_hist[RTT_BUCKETS];
+};
+
+/* One open socket, written by the socket iterator at the end of an interval. */
+struct sock_snapshot {
+	struct owner owner;
+	__u64 sk;
+	__u64 established_ns;
+	__u16 family;
+	__u16 protocol;
+	__u8 state;
+	__u8 _pad[3];
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 srtt_us;
+	__u32 snd_cwnd;
+	__u32 snd_wnd;
+	__u32 rcv_wnd;
+	__u32 mss;
+	__u32 in_flight;
+	__u32 write_queue_bytes;
+	__u32 total_retrans;
+	__u64 bytes_acked;
+	__u64 bytes_received;
+};
+
+/* Things the kernel side could not record; shown as lost events. */
+struct procstat_losses {
+	__u64 stats_map_full;
+	__u64 accepted_map_full;
+};
+
+#endif

@@ -1,0 +1,132 @@
+//! Raw kernel layouts (generated from procstat.h) to typed records.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netsight_events::process::{
+    ProcCounters, ProcIdentity, ProcKey, Protocol, SocketSnapshot, TcpGauges, TcpState,
+};
+use netsight_events::rtt::{RttHistogram, BUCKETS};
+
+use super::skel::types::{owner, proc_key, proc_stats, sock_snapshot};
+
+const AF_INET: u16 = 2;
+
+// The histogram layout is shared by C and Rust; fail the build if they drift.
+const _: () = assert!(std::mem::size_of::<[u32; BUCKETS]>() == std::mem::size_of::<[u32; 128]>());
+
+/// Reads a plain-old-data struct from the start of a byte slice.
+fn read_pod<T: Copy + Default>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the slice holds at least size_of::<T>() bytes, T is a
+    // repr(C) plain-old-data type generated from BTF (any bit pattern is
+    // valid), and read_unaligned copes with the slice's alignment.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+fn comm(raw: &[i8; 16]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn key(k: &proc_key) -> ProcKey {
+    ProcKey {
+        pid: k.tgid,
+        start_ns: k.start_ns,
+    }
+}
+
+fn identity(o: &owner) -> ProcIdentity {
+    ProcIdentity {
+        key: key(&o.key),
+        comm: comm(&o.comm),
+        cgroup_id: o.cgroup_id,
+    }
+}
+
+/// One entry of a stats map.
+pub fn counters(k: &[u8], v: &[u8]) -> Option<(ProcIdentity, ProcCounters)> {
+    let k: proc_key = read_pod(k)?;
+    let s: proc_stats = read_pod_stats(v)?;
+    let id = ProcIdentity {
+        key: key(&k),
+        comm: comm(&s.comm),
+        cgroup_id: s.cgroup_id,
+    };
+    let c = ProcCounters {
+        tcp_tx_bytes: s.tcp_tx_bytes,
+        tcp_rx_bytes: s.tcp_rx_bytes,
+        tcp_tx_calls: s.tcp_tx_calls,
+        tcp_rx_calls: s.tcp_rx_calls,
+        tcp_active_opens: s.tcp_active_opens,
+        tcp_passive_opens: s.tcp_passive_opens,
+        tcp_closes: s.tcp_closes,
+        tcp_connect_failures: s.tcp_connect_failures,
+        tcp_resets_sent: s.tcp_resets_sent,
+        tcp_resets_received: s.tcp_resets_received,
+        tcp_retrans_segs: s.tcp_retrans_segs,
+        tcp_synack_retrans: s.tcp_synack_retrans,
+        tcp_fast_recoveries: s.tcp_fast_recoveries,
+        tcp_rto_timeouts: s.tcp_rto_timeouts,
+        udp_tx_bytes: s.udp_tx_bytes,
+        udp_rx_bytes: s.udp_rx_bytes,
+        udp_tx_packets: s.udp_tx_packets,
+        udp_rx_packets: s.udp_rx_packets,
+        udp_rcvbuf_errors: s.udp_rcvbuf_errors,
+        closed_duration_ns_max: s.closed_duration_ns_max,
+        rtt: RttHistogram {
+            sum_us: s.rtt_sum_us,
+            count: s.rtt_count,
+            min_us: s.rtt_min_us,
+            max_us: s.rtt_max_us,
+            buckets: s.rtt_hist.to_vec(),
+        },
+    };
+    Some((id, c))
+}
+
+/// proc_stats has no Default in the generated code's sense we need here
+/// (arrays > 32), so read it through a zeroed value.
+fn read_pod_stats(bytes: &[u8]) -> Option<proc_stats> {
+    read_pod::<proc_stats>(bytes)
+}
+
+fn addr(family: u16, raw: &[u8; 16]) -> IpAddr {
+    if family == AF_INET {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*raw))
+    }
+}
+
+/// The socket iterator's output: a sequence of sock_snapshot records.
+pub fn snapshots(buf: &[u8]) -> Vec<SocketSnapshot> {
+    buf.chunks_exact(std::mem::size_of::<sock_snapshot>())
+        .filter_map(read_pod::<sock_snapshot>)
+        .map(|r| SocketSnapshot {
+            owner: (r.owner.key.tgid != 0).then(|| identity(&r.owner)),
+            protocol: Protocol::from_ip_proto(r.protocol),
+            state: TcpState::from_kernel(r.state),
+            local: (addr(r.family, &r.saddr), r.sport),
+            remote: (addr(r.family, &r.daddr), r.dport),
+            established_ns: r.established_ns,
+            tcp: TcpGauges {
+                srtt_us: r.srtt_us,
+                cwnd: r.snd_cwnd,
+                snd_wnd: r.snd_wnd,
+                rcv_wnd: r.rcv_wnd,
+                mss: r.mss,
+                in_flight: r.in_flight,
+                write_queue_bytes: r.write_queue_bytes,
+                total_retrans: r.total_retrans,
+                bytes_acked: r.bytes_acked,
+                bytes_received: r.bytes_received,
+            },
+        })
+        .collect()
+}

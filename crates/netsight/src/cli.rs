@@ -1,0 +1,83 @@
+//! Command-line grammar (SPEC §2). Plain data only: validation that needs
+//! more than a type lives with each command.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netsight",
+    version,
+    about = "Linux network observability and diagnosis on eBPF"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Which kernel features, hooks and netsight features work here, and why not.
+    Doctor(DoctorArgs),
+    /// Per-process network metrics every interval, or host-wide counters with --system.
+    Stat(StatArgs),
+    /// XDP source blacklist: attach, detach, add, del, list, stats, bench.
+    Xdp(crate::cmd::xdp::XdpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags shared by the commands that report every interval.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Only these processes (repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only processes whose command name is NAME.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Seconds between reports (fractions allowed).
+    #[arg(short = 'i', long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
+    pub interval: f64,
+    /// Stop after N intervals.
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// JSON Lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No header.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Host-wide counters (SPEC §4) instead of per-process metrics.
+    #[arg(long, conflicts_with = "all")]
+    pub system: bool,
+    /// Per-process metrics and host-wide counters together, on one clock.
+    #[arg(long)]
+    pub all: bool,
+    /// Network namespace for --system: a name under /run/netns, a path, or an inode number.
+    #[arg(long, value_name = "NAME|PATH|INODE")]
+    pub netns: Option<String>,
+    /// Rows in the table (the JSON output has every process).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&v) {
+        return Err(format!("'{s}' must be between 0.1 and 3600 seconds"));
+    }
+    Ok(v)
+}

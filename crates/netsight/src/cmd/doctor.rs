@@ -1,0 +1,214 @@
+//! `netsight doctor`: what this kernel offers and which netsight features
+//! run here. Every hook answer comes from really loading a program; every
+//! feature answer from its tracepoints and a real load of its probe.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use netsight_bpf::probes::doctor::{self, HookResult};
+use netsight_bpf::probes::procstat::ProcStat;
+use serde::Serialize;
+
+use crate::cli::DoctorArgs;
+
+/// A netsight feature and what it stands on.
+struct FeatureSpec {
+    name: &'static str,
+    hooks: &'static [&'static str],
+    tracepoints: &'static [&'static str],
+    /// Whether the feature's probe is the per-process one (loaded for real).
+    procstat: bool,
+}
+
+const FEATURES: &[FeatureSpec] = &[
+    FeatureSpec {
+        name: "per-process tcp metrics",
+        hooks: &["tp_btf"],
+        tracepoints: &[
+            "sock:inet_sock_set_state",
+            "sock:sock_send_length",
+            "sock:sock_recv_length",
+            "tcp:tcp_retransmit_skb",
+            "tcp:tcp_retransmit_synack",
+            "tcp:tcp_send_reset",
+            "tcp:tcp_receive_reset",
+            "tcp:tcp_probe",
+            "tcp:tcp_cong_state_set",
+        ],
+        procstat: true,
+    },
+    FeatureSpec {
+        name: "per-process udp metrics",
+        hooks: &["tp_btf"],
+        tracepoints: &[
+            "sock:sock_send_length",
+            "sock:sock_recv_length",
+            "udp:udp_fail_queue_rcv_skb",
+        ],
+        procstat: true,
+    },
+    FeatureSpec {
+        name: "accept attribution (passive opens on the accepting process)",
+        hooks: &["tracepoint"],
+        tracepoints: &["syscalls:sys_exit_accept", "syscalls:sys_exit_accept4"],
+        procstat: true,
+    },
+    FeatureSpec {
+        name: "connection gauges (rtt, cwnd, windows, in flight, write queue)",
+        hooks: &["iter"],
+        tracepoints: &[],
+        procstat: true,
+    },
+];
+
+#[derive(Serialize)]
+struct Feature {
+    name: &'static str,
+    status: &'static str,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Report {
+    kernel: String,
+    kernel_release: String,
+    btf: bool,
+    hooks: BTreeMap<&'static str, bool>,
+    hook_errors: BTreeMap<&'static str, String>,
+    tracepoints: BTreeMap<&'static str, bool>,
+    features: Vec<Feature>,
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// "6.18.44-fc-v769" -> "6.18.44".
+fn kernel_version(release: &str) -> String {
+    release
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn feature(
+    spec: &FeatureSpec,
+    hooks: &[HookResult],
+    tps: &BTreeMap<&str, bool>,
+    load: &Result<(), String>,
+) -> Feature {
+    let missing_hooks: Vec<&str> = spec
+        .hooks
+        .iter()
+        .copied()
+        .filter(|h| !hooks.iter().any(|r| r.hook == *h && r.ok))
+        .collect();
+    let missing_tps: Vec<&str> = spec
+        .tracepoints
+        .iter()
+        .copied()
+        .filter(|t| !tps.get(t).copied().unwrap_or(false))
+        .collect();
+    let (status, reason) = if !missing_hooks.is_empty() {
+        (
+            "off",
+            format!("hook type not supported: {}", missing_hooks.join(", ")),
+        )
+    } else if !missing_tps.is_empty() {
+        (
+            "off",
+            format!("tracepoints missing: {}", missing_tps.join(", ")),
+        )
+    } else if let (true, Err(e)) = (spec.procstat, load) {
+        ("off", format!("probe failed to load: {e}"))
+    } else {
+        ("on", String::new())
+    };
+    Feature {
+        name: spec.name,
+        status,
+        reason,
+    }
+}
+
+pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
+    super::require_root()?;
+    let release = kernel_release();
+    let hooks = doctor::probe_hooks();
+    let names: Vec<&'static str> = FEATURES
+        .iter()
+        .flat_map(|f| f.tracepoints.iter().copied())
+        .collect();
+    let tracepoints: BTreeMap<&'static str, bool> = names
+        .iter()
+        .copied()
+        .zip(doctor::tracepoints_exist(&names))
+        .collect();
+    let load = ProcStat::load().map(drop).map_err(|e| e.to_string());
+    let features = FEATURES
+        .iter()
+        .map(|f| feature(f, &hooks, &tracepoints, &load))
+        .collect();
+    let report = Report {
+        kernel: kernel_version(&release),
+        kernel_release: release,
+        btf: doctor::btf_available(),
+        hooks: hooks.iter().map(|h| (h.hook, h.ok)).collect(),
+        hook_errors: hooks
+            .iter()
+            .filter(|h| !h.ok)
+            .map(|h| (h.hook, h.reason.clone()))
+            .collect(),
+        tracepoints,
+        features,
+    };
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write_text(&mut out, &report)?;
+    }
+    Ok(())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "NO"
+    }
+}
+
+fn write_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
+    writeln!(out, "kernel       {} ({})", r.kernel, r.kernel_release)?;
+    writeln!(out, "BTF          {}", yes_no(r.btf))?;
+    writeln!(out, "\nhook types")?;
+    for hook in doctor::HOOKS {
+        let ok = r.hooks.get(hook).copied().unwrap_or(false);
+        let why = r
+            .hook_errors
+            .get(hook)
+            .map(|e| format!("  ({e})"))
+            .unwrap_or_default();
+        writeln!(out, "  {hook:<11} {}{why}", yes_no(ok))?;
+    }
+    writeln!(out, "\ntracepoints")?;
+    for (tp, ok) in &r.tracepoints {
+        writeln!(out, "  {tp:<32} {}", yes_no(*ok))?;
+    }
+    writeln!(out, "\nfeatures")?;
+    for f in &r.features {
+        let why = if f.reason.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", f.reason)
+        };
+        writeln!(out, "  {:<9} {}{why}", f.status, f.name)?;
+    }
+    Ok(())
+}

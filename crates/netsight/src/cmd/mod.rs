@@ -1,0 +1,43 @@
+//! One module per subcommand.
+
+mod doctor;
+mod stat;
+pub mod stat_system;
+pub mod xdp;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Stat(args) => stat::run(&args),
+        Command::Xdp(args) => xdp::run(args),
+    }
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Effective capabilities of this process, from /proc/self/status.
+fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Loading tracing programs needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN);
+/// say so plainly instead of letting the kernel answer EPERM.
+pub fn require_root() -> anyhow::Result<()> {
+    let caps = effective_caps();
+    let has = |c: u32| caps & (1 << c) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    anyhow::bail!("permission denied: run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")
+}

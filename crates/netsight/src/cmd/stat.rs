@@ -1,0 +1,182 @@
+//! `netsight stat`: per-process metrics every interval (SPEC §3), as a table
+//! or JSON Lines; `--system` hands over to the host-wide view, `--all` runs
+//! both on one clock.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use netsight_bpf::probes::procstat::ProcStat;
+use netsight_events::process::{self, IntervalInfo, ProcessRecord, SummaryRecord};
+use netsight_events::time::rfc3339_millis;
+
+use crate::cgroup::CgroupNames;
+use crate::cli::StatArgs;
+use crate::cmd::stat_system;
+use crate::{signals, table};
+
+pub fn run(args: &StatArgs) -> anyhow::Result<()> {
+    if args.system {
+        return stat_system::run(args);
+    }
+    super::require_root()?;
+    let mut probe = ProcStat::load().context("starting the per-process probes")?;
+    let mut system = if args.all {
+        Some(stat_system::SystemReporter::new(args)?)
+    } else {
+        None
+    };
+    signals::install();
+
+    let period = Duration::from_secs_f64(args.common.interval);
+    let start = Instant::now();
+    let mut last = start;
+    let mut losses_before = 0;
+    let mut cgroups = CgroupNames::default();
+    let stdout = std::io::stdout();
+    for n in 1u32.. {
+        let completed = signals::sleep_until(start + period * n);
+        let drain = probe.drain()?;
+        let now = Instant::now();
+        let info = IntervalInfo {
+            ts: rfc3339_millis(SystemTime::now()),
+            interval_s: round_ms(now - last),
+            now_ns: monotonic_ns(),
+            lost_events: drain.kernel_losses.saturating_sub(losses_before),
+        };
+        last = now;
+        losses_before = drain.kernel_losses;
+
+        let mut records = process::build(&drain.counters, &drain.sockets, &info, &mut |id| {
+            cgroups.path(id)
+        });
+        records.retain(|r| selected(args, r));
+        let mut out = stdout.lock();
+        if args.common.json {
+            write_json(&mut out, &records, &info)?;
+        } else {
+            write_table(&mut out, args, &records, &info, n == 1)?;
+        }
+        if let Some(sys) = system.as_mut() {
+            sys.tick(&info.ts, &mut out)?;
+        }
+        out.flush().context("writing to stdout")?;
+        if !completed || args.common.count.is_some_and(|c| u64::from(n) >= c) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn selected(args: &StatArgs, r: &ProcessRecord) -> bool {
+    (args.common.pids.is_empty() || args.common.pids.contains(&r.pid))
+        && args.common.comm.as_ref().is_none_or(|c| *c == r.comm)
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// CLOCK_MONOTONIC, the clock of the kernel's bpf_ktime_get_ns().
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    records: &[ProcessRecord],
+    info: &IntervalInfo,
+) -> anyhow::Result<()> {
+    for r in records {
+        serde_json::to_writer(&mut *out, r)?;
+        out.write_all(b"\n")?;
+    }
+    let summary = SummaryRecord {
+        kind: "summary",
+        ts: info.ts.clone(),
+        lost_events: info.lost_events,
+        processes: records.len() as u64,
+    };
+    serde_json::to_writer(&mut *out, &summary)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn traffic(r: &ProcessRecord) -> u64 {
+    r.tcp_tx_bytes + r.tcp_rx_bytes + r.udp_tx_bytes + r.udp_rx_bytes
+}
+
+const HEADER: [&str; 19] = [
+    "PID", "COMM", "TX/s", "RX/s", "UDP-TX/s", "UDP-RX/s", "CONN", "OPEN", "CLOSE", "RETR", "FRTX",
+    "RTO", "RST", "RTT-P50", "RTT-P99", "CWND", "RWND", "INFLT", "WQ",
+];
+
+fn write_table(
+    out: &mut dyn Write,
+    args: &StatArgs,
+    records: &[ProcessRecord],
+    info: &IntervalInfo,
+    first: bool,
+) -> anyhow::Result<()> {
+    let mut sorted: Vec<&ProcessRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| traffic(b).cmp(&traffic(a)).then(a.pid.cmp(&b.pid)));
+    let per_s = |v: u64| table::bytes(v as f64 / info.interval_s.max(0.001));
+    let rows: Vec<Vec<String>> = sorted
+        .iter()
+        .take(args.top)
+        .map(|r| {
+            vec![
+                r.pid.to_string(),
+                r.comm.clone(),
+                per_s(r.tcp_tx_bytes),
+                per_s(r.tcp_rx_bytes),
+                per_s(r.udp_tx_bytes),
+                per_s(r.udp_rx_bytes),
+                table::count(r.tcp_conns),
+                table::count(r.tcp_active_opens + r.tcp_passive_opens),
+                table::count(r.tcp_closes),
+                table::count(r.tcp_retrans_segs),
+                table::count(r.tcp_fast_recoveries),
+                table::count(r.tcp_rto_timeouts),
+                table::count(r.tcp_resets_sent + r.tcp_resets_received),
+                table::micros(r.tcp_rtt_us_p50),
+                table::micros(r.tcp_rtt_us_p99),
+                table::count(r.tcp_cwnd_avg),
+                table::count(r.tcp_rcv_wnd_avg),
+                table::count(r.tcp_in_flight),
+                table::count(r.tcp_write_queue_bytes),
+            ]
+        })
+        .collect();
+    if !first || !args.common.quiet {
+        writeln!(out)?;
+    }
+    let body = table::render(&HEADER, &rows, 2);
+    let body = if args.common.quiet {
+        body.split_once('\n').map_or("", |(_, rest)| rest)
+    } else {
+        body.as_str()
+    };
+    write!(out, "{body}")?;
+    let hidden = sorted.len().saturating_sub(args.top);
+    writeln!(
+        out,
+        "-- {}  {} processes{}  interval {:.2}s  lost events {}",
+        &info.ts[11..19],
+        records.len(),
+        if hidden > 0 {
+            format!(" ({hidden} not shown)")
+        } else {
+            String::new()
+        },
+        info.interval_s,
+        info.lost_events
+    )?;
+    Ok(())
+}
