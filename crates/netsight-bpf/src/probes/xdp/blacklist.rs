@@ -1,0 +1,214 @@
+//! The rule set: prefixes in two LPM tries, each pointing at a slot of the
+//! per-CPU hit counters. Slots are handed out by user space; the tries are
+//! the only record of which slots are in use.
+
+use std::collections::{HashMap, HashSet};
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use super::bpffs::{DirLock, StateDir};
+use super::cidr::Cidr;
+use super::error::{Result, XdpError};
+use super::program::{self, MapSource, Maps};
+use super::raw;
+
+/// One rule and its exact hit count (summed over CPUs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHits {
+    pub cidr: Cidr,
+    pub hits: u64,
+}
+
+/// What `add` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddOutcome {
+    pub added: usize,
+    pub already_present: usize,
+}
+
+/// A blacklist: pinned (shared by every attachment, outlives the process) or
+/// private (dies with its last descriptor; for tests and the benchmark).
+#[derive(Debug)]
+pub struct Blacklist {
+    pub(crate) maps: Maps,
+    pub(crate) dir: Option<StateDir>,
+    ncpus: usize,
+}
+
+impl Blacklist {
+    /// The pinned blacklist, or `None` if none was ever created.
+    pub fn open() -> Result<Option<Blacklist>> {
+        let Some(dir) = StateDir::existing()? else {
+            return Ok(None);
+        };
+        if !Maps::all_pinned(&dir) {
+            return Ok(None);
+        }
+        let maps = Maps::open_pinned(&dir)?;
+        Ok(Some(Blacklist::new(maps, Some(dir))?))
+    }
+
+    /// The pinned blacklist, created (empty) if needed.
+    pub fn open_or_create() -> Result<Blacklist> {
+        let dir = StateDir::create()?;
+        let maps = {
+            let _lock = dir.lock()?;
+            if Maps::all_pinned(&dir) {
+                Maps::open_pinned(&dir)?
+            } else {
+                program::load(0, MapSource::Pinned(&dir))?.1
+            }
+        };
+        Blacklist::new(maps, Some(dir))
+    }
+
+    /// A fresh blacklist that nothing else sees.
+    pub fn private() -> Result<Blacklist> {
+        let (_prog, maps) = program::load(0, MapSource::Fresh)?;
+        Blacklist::new(maps, None)
+    }
+
+    fn new(maps: Maps, dir: Option<StateDir>) -> Result<Blacklist> {
+        let ncpus =
+            libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
+        Ok(Blacklist { maps, dir, ncpus })
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    pub(crate) fn lock(&self) -> Result<Option<DirLock>> {
+        self.dir.as_ref().map(StateDir::lock).transpose()
+    }
+
+    /// Every rule with its slot, sorted (IPv4 first, then by address).
+    pub fn rules_with_slots(&self) -> Result<Vec<(Cidr, u32)>> {
+        let mut out = Vec::new();
+        for (map, name) in [(&self.maps.v4, "bl_v4"), (&self.maps.v6, "bl_v6")] {
+            for key in map.keys() {
+                let Some(cidr) = raw::cidr_from_key(&key) else {
+                    continue;
+                };
+                // A lookup may race with a concurrent delete: skip vanished keys.
+                let value = map
+                    .lookup(&key, MapFlags::ANY)
+                    .map_err(|e| XdpError::bpf(format!("reading {name}"), e))?;
+                if let Some(v) = value {
+                    out.push((cidr, raw::u32_at(&v, 0)));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn rules(&self) -> Result<Vec<Cidr>> {
+        Ok(self
+            .rules_with_slots()?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
+    }
+
+    fn trie(&self, cidr: &Cidr) -> &MapHandle {
+        match cidr {
+            Cidr::V4 { .. } => &self.maps.v4,
+            Cidr::V6 { .. } => &self.maps.v6,
+        }
+    }
+
+    fn zero_hits(&self, slot: u32) -> Result<()> {
+        let zeros = vec![vec![0u8; 8]; self.ncpus];
+        self.maps
+            .hits
+            .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("resetting a hit counter", e))
+    }
+
+    /// Adds prefixes; ones already present keep their counters. Each rule is
+    /// live as soon as it is inserted: no reload, no gap in filtering.
+    pub fn add(&self, cidrs: &[Cidr]) -> Result<AddOutcome> {
+        let _lock = self.lock()?;
+        let existing = self.rules_with_slots()?;
+        let mut used = vec![false; raw::MAX_RULES as usize];
+        let mut present: HashSet<Cidr> = HashSet::with_capacity(existing.len() + cidrs.len());
+        for (cidr, slot) in &existing {
+            if let Some(u) = used.get_mut(*slot as usize) {
+                *u = true;
+            }
+            present.insert(*cidr);
+        }
+        let mut outcome = AddOutcome::default();
+        let mut next = 0usize;
+        for cidr in cidrs {
+            if !present.insert(*cidr) {
+                outcome.already_present += 1;
+                continue;
+            }
+            while next < used.len() && used[next] {
+                next += 1;
+            }
+            if next == used.len() {
+                return Err(XdpError::RulesFull {
+                    max: raw::MAX_RULES,
+                });
+            }
+            let slot = next as u32;
+            // Counter first, so the rule starts from zero the moment it matches.
+            self.zero_hits(slot)?;
+            self.trie(cidr)
+                .update(&raw::lpm_key(cidr), &slot.to_ne_bytes(), MapFlags::NO_EXIST)
+                .map_err(|e| XdpError::bpf(format!("adding {cidr}"), e))?;
+            used[next] = true;
+            outcome.added += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// Removes prefixes. If any is not in the blacklist nothing is removed.
+    pub fn remove(&self, cidrs: &[Cidr]) -> Result<usize> {
+        let _lock = self.lock()?;
+        let existing: HashMap<Cidr, u32> = self.rules_with_slots()?.into_iter().collect();
+        if let Some(missing) = cidrs.iter().find(|c| !existing.contains_key(c)) {
+            return Err(XdpError::NoSuchRule(missing.to_string()));
+        }
+        let mut removed = 0;
+        let unique: HashSet<&Cidr> = cidrs.iter().collect();
+        for cidr in unique {
+            self.trie(cidr)
+                .delete(&raw::lpm_key(cidr))
+                .map_err(|e| XdpError::bpf(format!("removing {cidr}"), e))?;
+            self.zero_hits(existing[cidr])?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Every rule with its exact hit count.
+    pub fn rule_hits(&self) -> Result<Vec<RuleHits>> {
+        let mut out = Vec::new();
+        for (cidr, slot) in self.rules_with_slots()? {
+            let hits = self.sum_percpu(&self.maps.hits, slot, 0)?;
+            out.push(RuleHits { cidr, hits });
+        }
+        Ok(out)
+    }
+
+    /// Sum over CPUs of the u64 at `offset` in a per-CPU value.
+    pub(crate) fn sum_percpu(&self, map: &MapHandle, slot: u32, offset: usize) -> Result<u64> {
+        let values = map
+            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("reading counters", e))?
+            .unwrap_or_default();
+        Ok(values.iter().map(|v| raw::u64_at(v, offset)).sum())
+    }
+
+    pub(crate) fn zero_iface_counters(&self, slot: u32) -> Result<()> {
+        let zeros = vec![vec![0u8; raw::IFACE_COUNTERS_SIZE as usize]; self.ncpus];
+        self.maps
+            .iface_stats
+            .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("resetting interface counters", e))
+    }
+}

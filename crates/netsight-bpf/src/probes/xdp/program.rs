@@ -1,0 +1,189 @@
+//! Loading one instance of the XDP program. Every attachment gets its own
+//! instance (its `iface_slot` is baked into rodata) and all instances share
+//! the same maps: pinned ones for the CLI, private ones for tests and the
+//! benchmark.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{MapCore, MapHandle, MapType};
+
+use super::bpffs::StateDir;
+use super::error::{Result, XdpError};
+use super::raw;
+use super::skel::XdpSkelBuilder;
+
+pub const MAP_NAMES: [&str; 5] = ["bl_v4", "bl_v6", "rule_hits", "iface_stats", "iface_table"];
+
+/// The shared maps, as owned descriptors (valid without the skeleton).
+#[derive(Debug)]
+pub struct Maps {
+    pub v4: MapHandle,
+    pub v6: MapHandle,
+    pub hits: MapHandle,
+    pub iface_stats: MapHandle,
+    pub iface_table: MapHandle,
+}
+
+/// Where an instance gets its maps from.
+pub enum MapSource<'a> {
+    /// Reuse the maps pinned in the directory, creating (and pinning) any missing.
+    Pinned(&'a StateDir),
+    /// Reuse these maps.
+    Shared(&'a Maps),
+    /// Fresh, unpinned maps.
+    Fresh,
+}
+
+/// Expected (type, key size, value size, max entries) of each map.
+fn expected(name: &str) -> (MapType, u32, u32, u32) {
+    match name {
+        "bl_v4" => (
+            MapType::LpmTrie,
+            raw::V4_KEY_SIZE,
+            raw::SLOT_SIZE,
+            raw::MAX_RULES,
+        ),
+        "bl_v6" => (
+            MapType::LpmTrie,
+            raw::V6_KEY_SIZE,
+            raw::SLOT_SIZE,
+            raw::MAX_RULES,
+        ),
+        "rule_hits" => (MapType::PercpuArray, 4, 8, raw::MAX_RULES),
+        "iface_stats" => (
+            MapType::PercpuArray,
+            4,
+            raw::IFACE_COUNTERS_SIZE,
+            raw::MAX_IFACES,
+        ),
+        _ => (MapType::Array, 4, raw::IFACE_ENTRY_SIZE, raw::MAX_IFACES),
+    }
+}
+
+fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {
+    let (ty, key, value, max) = expected(name);
+    let got = (
+        map.map_type(),
+        map.key_size(),
+        map.value_size(),
+        map.max_entries(),
+    );
+    if got == (ty, key, value, max) {
+        return Ok(());
+    }
+    let what = format!(
+        "map {name} is {got:?}, expected {:?}",
+        (ty, key, value, max)
+    );
+    match dir {
+        Some(d) => Err(XdpError::Incompatible {
+            path: d.path.clone(),
+            what,
+        }),
+        None => Err(XdpError::Bpf {
+            context: what,
+            source: libbpf_rs::Error::from_raw_os_error(libc::EINVAL),
+        }),
+    }
+}
+
+impl Maps {
+    /// Opens the pinned maps, checking that their layout is the one this
+    /// build expects (a different netsight may have created them).
+    pub fn open_pinned(dir: &StateDir) -> Result<Maps> {
+        let open = |name: &str| -> Result<MapHandle> {
+            let path = dir.map(name);
+            let map = MapHandle::from_pinned_path(&path)
+                .map_err(|e| XdpError::bpf(format!("opening {}", path.display()), e))?;
+            check_layout(name, &map, Some(dir))?;
+            Ok(map)
+        };
+        Ok(Maps {
+            v4: open("bl_v4")?,
+            v6: open("bl_v6")?,
+            hits: open("rule_hits")?,
+            iface_stats: open("iface_stats")?,
+            iface_table: open("iface_table")?,
+        })
+    }
+
+    pub fn all_pinned(dir: &StateDir) -> bool {
+        MAP_NAMES.iter().all(|n| dir.map(n).exists())
+    }
+
+    fn by_name(&self, name: &str) -> &MapHandle {
+        match name {
+            "bl_v4" => &self.v4,
+            "bl_v6" => &self.v6,
+            "rule_hits" => &self.hits,
+            "iface_stats" => &self.iface_stats,
+            _ => &self.iface_table,
+        }
+    }
+}
+
+/// Loads one program instance counting on `iface_slot`; returns the program
+/// descriptor and the maps it uses.
+pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
+    crate::loader::init();
+    if let MapSource::Pinned(dir) = &maps {
+        // Refuse early, with a clear message, rather than let libbpf fail
+        // reusing a map whose layout changed between netsight versions.
+        for name in MAP_NAMES {
+            if let Ok(m) = MapHandle::from_pinned_path(dir.map(name)) {
+                check_layout(name, &m, Some(dir))?;
+            }
+        }
+    }
+    let mut storage = MaybeUninit::uninit();
+    let mut open = XdpSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(|e| XdpError::bpf("opening the XDP object", e))?;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.iface_slot = iface_slot;
+    }
+    for map in [
+        &mut open.maps.bl_v4,
+        &mut open.maps.bl_v6,
+        &mut open.maps.rule_hits,
+        &mut open.maps.iface_stats,
+        &mut open.maps.iface_table,
+    ] {
+        let name = map.name().to_string_lossy().into_owned();
+        let res = match &maps {
+            MapSource::Pinned(dir) => map.set_pin_path(dir.map(&name)),
+            MapSource::Shared(shared) => map.reuse_fd(shared.by_name(&name).as_fd()),
+            MapSource::Fresh => Ok(()),
+        };
+        res.map_err(|e| XdpError::bpf(format!("preparing map {name}"), e))?;
+    }
+    crate::loader::take_log();
+    let skel = open.load().map_err(|source| {
+        let log = crate::loader::take_log();
+        if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+            XdpError::Permission("loading the XDP program".into())
+        } else {
+            XdpError::Load { source, log }
+        }
+    })?;
+    let dup = |m: &libbpf_rs::Map<'_>, name: &str| {
+        MapHandle::try_from(m).map_err(|e| XdpError::bpf(format!("duplicating map {name}"), e))
+    };
+    let out = Maps {
+        v4: dup(&skel.maps.bl_v4, "bl_v4")?,
+        v6: dup(&skel.maps.bl_v6, "bl_v6")?,
+        hits: dup(&skel.maps.rule_hits, "rule_hits")?,
+        iface_stats: dup(&skel.maps.iface_stats, "iface_stats")?,
+        iface_table: dup(&skel.maps.iface_table, "iface_table")?,
+    };
+    let prog = skel
+        .progs
+        .netsight_xdp
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| XdpError::io("duplicating the program descriptor", e))?;
+    debug_assert!(prog.as_raw_fd() >= 0);
+    Ok((prog, out))
+}

@@ -1,0 +1,127 @@
+//! Byte layouts of the maps declared in xdp.h. The skeleton does not emit
+//! these types (no global uses them), so they are encoded here by hand and
+//! every map's key and value sizes are checked against these at open time.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::cidr::Cidr;
+
+/// `struct lpm_v4_key` / `struct lpm_v6_key`: host-order prefix length, then
+/// the address in network order.
+pub const V4_KEY_SIZE: u32 = 8;
+pub const V6_KEY_SIZE: u32 = 20;
+/// Trie value: the rule slot (`__u32`).
+pub const SLOT_SIZE: u32 = 4;
+/// `struct iface_counters`: passed, dropped.
+pub const IFACE_COUNTERS_SIZE: u32 = 16;
+/// `struct iface_entry`: netns_ino, ifindex, mode, ifname[16].
+pub const IFACE_ENTRY_SIZE: u32 = 32;
+
+/// Must match xdp.h.
+pub const MAX_RULES: u32 = 1 << 18;
+pub const MAX_IFACES: u32 = 64;
+
+pub fn lpm_key(cidr: &Cidr) -> Vec<u8> {
+    let mut key = u32::from(cidr.prefix_len()).to_ne_bytes().to_vec();
+    key.extend_from_slice(&cidr.addr_bytes());
+    key
+}
+
+pub fn cidr_from_key(key: &[u8]) -> Option<Cidr> {
+    let len = u32::from_ne_bytes(key.get(..4)?.try_into().ok()?);
+    let len = u8::try_from(len).ok()?;
+    match key.len() {
+        8 => {
+            let octets: [u8; 4] = key[4..8].try_into().ok()?;
+            (len <= 32).then_some(Cidr::V4 {
+                addr: Ipv4Addr::from(octets),
+                len,
+            })
+        }
+        20 => {
+            let octets: [u8; 16] = key[4..20].try_into().ok()?;
+            (len <= 128).then_some(Cidr::V6 {
+                addr: Ipv6Addr::from(octets),
+                len,
+            })
+        }
+        _ => None,
+    }
+}
+
+pub fn u32_at(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
+}
+
+pub fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// Attachment modes as stored in `iface_entry.mode` (enum xdp_attach_mode).
+pub const MODE_NONE: u32 = 0;
+pub const MODE_NATIVE: u32 = 1;
+pub const MODE_GENERIC: u32 = 2;
+
+/// One `struct iface_entry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceEntry {
+    pub netns_ino: u64,
+    pub ifindex: u32,
+    pub mode: u32,
+    pub ifname: String,
+}
+
+impl IfaceEntry {
+    pub fn encode(&self) -> [u8; IFACE_ENTRY_SIZE as usize] {
+        let mut b = [0u8; IFACE_ENTRY_SIZE as usize];
+        b[0..8].copy_from_slice(&self.netns_ino.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.ifindex.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.mode.to_ne_bytes());
+        let name = self.ifname.as_bytes();
+        let n = name.len().min(15);
+        b[16..16 + n].copy_from_slice(&name[..n]);
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Self {
+        let name = b.get(16..32).unwrap_or(&[]);
+        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        IfaceEntry {
+            netns_ino: u64_at(b, 0),
+            ifindex: u32_at(b, 8),
+            mode: u32_at(b, 12),
+            ifname: String::from_utf8_lossy(&name[..end]).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        for s in ["10.1.0.0/24", "0.0.0.0/0", "2001:db8::/32", "::1/128"] {
+            let c: Cidr = s.parse().unwrap();
+            let k = lpm_key(&c);
+            assert!(k.len() == V4_KEY_SIZE as usize || k.len() == V6_KEY_SIZE as usize);
+            assert_eq!(cidr_from_key(&k), Some(c));
+        }
+        assert_eq!(cidr_from_key(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn iface_entry_round_trips() {
+        let e = IfaceEntry {
+            netns_ino: 4026531840,
+            ifindex: 7,
+            mode: MODE_GENERIC,
+            ifname: "veth0".into(),
+        };
+        assert_eq!(IfaceEntry::decode(&e.encode()), e);
+    }
+}

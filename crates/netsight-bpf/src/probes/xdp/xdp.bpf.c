@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Source-address blacklist at the driver hook: drop a packet whose IPv4 or
+ * IPv6 source falls in a blacklisted prefix, count it on its rule and on the
+ * interface, pass everything else (including frames too short to parse,
+ * which the stack will discard on its own). */
+#include "netsight.bpf.h"
+#include "xdp.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+/* QinQ: an outer 802.1ad tag and an inner 802.1Q tag. */
+#define VLAN_MAX_DEPTH 2
+
+/* Which iface_counters slot this instance counts on: one program instance
+ * is loaded per attachment, all sharing the pinned maps. */
+const volatile __u32 iface_slot = 0;
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDP_MAX_RULES);
+	__type(key, struct lpm_v4_key);
+	__type(value, __u32); /* rule slot */
+} bl_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDP_MAX_RULES);
+	__type(key, struct lpm_v6_key);
+	__type(value, __u32); /* rule slot */
+} bl_v6 SEC(".maps");
+
+/* Per-CPU so that counting is exact without atomics or cache-line bouncing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDP_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct iface_counters);
+} iface_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDP_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct iface_entry);
+} iface_table SEC(".maps");
+
+/* Returns the rule slot matching the packet's source, or NULL. Every read is
+ * bounds-checked against data_end; a short frame simply matches nothing. */
+static __always_inline __u32 *match_source(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	void *l3 = eth + 1;
+	__u16 proto;
+
+	if (l3 > data_end)
+		return NULL;
+	proto = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		struct vlan_tag *tag = l3;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > data_end)
+			return NULL;
+		proto = tag->proto;
+		l3 = tag + 1;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		struct lpm_v4_key key = { .prefixlen = 32 };
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4)
+			return NULL;
+		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
+		return bpf_map_lookup_elem(&bl_v4, &key);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+		struct lpm_v6_key key = { .prefixlen = 128 };
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			return NULL;
+		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
+		return bpf_map_lookup_elem(&bl_v6, &key);
+	}
+	return NULL;
+}
+
+SEC("xdp")
+int netsight_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 slot = iface_slot;
+	struct iface_counters *ifc;
+	__u32 *rule;
+	__u64 *hits;
+
+	ifc = bpf_map_lookup_elem(&iface_stats, &slot);
+	rule = match_source(data, data_end);
+	if (!rule) {
+		if (ifc)
+			ifc->passed++;
+		return XDP_PASS;
+	}
+	hits = bpf_map_lookup_elem(&rule_hits, rule);
+	if (hits)
+		(*hits)++;
+	if (ifc)
+		ifc->dropped++;
+	return XDP_DROP;
+}
