@@ -84,3 +84,28 @@ impl SystemStat {
 pub fn missing_dimensions() -> Result<Vec<String>, SysstatError> {
     Ok(SystemStat::open(None)?.missing_dimensions())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sample_gives_gauges_only_then_rates() {
+        let mut stat = SystemStat::open(None).unwrap();
+        let first = stat.sample_interval();
+        assert_eq!(first.interval_s, None);
+        assert!(first
+            .values
+            .charts
+            .iter()
+            .all(|c| c.chart.kind == charts::Kind::Gauge));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = stat.sample_interval();
+        assert!(second.interval_s.is_some_and(|s| s >= 0.02));
+        assert!(second
+            .values
+            .charts
+            .iter()
+            .any(|c| c.chart.id == "ipv4.tcppackets"));
+    }
+}

@@ -74,6 +74,31 @@ fn cell(v: f64) -> String {
     }
 }
 
+const TABLE_WIDTH: usize = 120;
+/// Where dimensions start: 4 + 28 (chart id) + 1 + 14 (unit) + 1.
+const DIMS_COLUMN: usize = 48;
+
+/// Joins `cells` with two spaces into lines of at most `width` (a single
+/// longer cell gets a line of its own); `-` when there is nothing.
+fn wrap_cells(cells: &[String], width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for c in cells {
+        let cur = lines.last_mut().expect("never empty");
+        if cur.is_empty() {
+            cur.push_str(c);
+        } else if cur.len() + 2 + c.len() <= width {
+            cur.push_str("  ");
+            cur.push_str(c);
+        } else {
+            lines.push(c.clone());
+        }
+    }
+    if lines[0].is_empty() {
+        lines[0].push('-');
+    }
+    lines
+}
+
 /// The grouped table: a heading per family, a line per chart with its
 /// dimensions. `interval_s` is `None` for the first sample (gauges only).
 pub fn render_table(
@@ -110,16 +135,20 @@ pub fn render_table(
         }
         let _ = writeln!(s, "  {title}");
         for cv in rows {
-            let dims = if cv.values.is_empty() {
-                "-".to_string()
-            } else {
-                cv.values
-                    .iter()
-                    .map(|(k, v)| format!("{k} {}", cell(*v)))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            };
-            let _ = writeln!(s, "    {:<28} {:<14} {dims}", cv.chart.id, cv.chart.unit);
+            let cells: Vec<String> = cv
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k} {}", cell(*v)))
+                .collect();
+            let lines = wrap_cells(&cells, TABLE_WIDTH - DIMS_COLUMN);
+            let _ = writeln!(
+                s,
+                "    {:<28} {:<14} {}",
+                cv.chart.id, cv.chart.unit, lines[0]
+            );
+            for more in &lines[1..] {
+                let _ = writeln!(s, "{:DIMS_COLUMN$}{more}", "");
+            }
         }
     }
     if !iv.counter_resets.is_empty() {
@@ -130,4 +159,22 @@ pub fn render_table(
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_wrap_at_the_width() {
+        let cells: Vec<String> = ["aaaa 1", "bbbb 2", "cccc 3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(wrap_cells(&cells, 14), ["aaaa 1  bbbb 2", "cccc 3"]);
+        assert_eq!(wrap_cells(&[], 14), ["-"]);
+        assert_eq!(cell(2.0), "2");
+        assert_eq!(cell(0.5), "0.50");
+        assert_eq!(cell(1234.56), "1235");
+    }
 }

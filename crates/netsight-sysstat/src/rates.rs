@@ -71,6 +71,9 @@ pub fn compute(
                         let (Some(before), Some(now)) = (before, now) else {
                             return;
                         };
+                        // A counter that went down was reset (namespace recreated)
+                        // or wrapped (32-bit kernels wrap at 2^32). The two look
+                        // alike, so no rate is guessed for this interval.
                         if now < before {
                             out.counter_resets.push(format!("{}.{name}", chart.id));
                             return;

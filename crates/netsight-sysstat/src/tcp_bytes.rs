@@ -7,7 +7,9 @@
 //! Known gap (said here so nobody mistakes it for exact): bytes a socket
 //! moved after the last sample and before it closed (or entered TIME_WAIT,
 //! which has no tcp_info) are not seen; neither is a connection that opened
-//! and closed between two samples.
+//! and closed between two samples. `tcpi_bytes_acked` also counts the
+//! sequence numbers of an active opener's SYN and of FINs once acked (one
+//! each), and `tcpi_bytes_received` a peer's FIN: a few bytes per connection.
 
 use std::collections::HashMap;
 use std::io;
