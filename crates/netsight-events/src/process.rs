@@ -316,11 +316,7 @@ pub fn build(
 }
 
 fn avg(sum: u64, n: u64) -> u64 {
-    if n == 0 {
-        0
-    } else {
-        (sum + n / 2) / n
-    }
+    (sum + n / 2).checked_div(n).unwrap_or(0)
 }
 
 fn record(

@@ -149,8 +149,10 @@ fn write_table(
                 table::micros(r.tcp_rtt_us_p99),
                 table::count(r.tcp_cwnd_avg),
                 table::count(r.tcp_rcv_wnd_avg),
+                table::count(r.tcp_mss_avg),
                 table::count(r.tcp_in_flight),
                 table::count(r.tcp_write_queue_bytes),
+                table::millis(r.tcp_conn_duration_ms_max),
             ]
         })
         .collect();

@@ -14,6 +14,7 @@
 
 #define MAX_PROCS 16384
 #define MAX_ACCEPTED 16384
+#define MAX_LISTENERS 8192
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,6 +55,16 @@ struct {
 	__type(key, __u64);
 	__type(value, struct owner);
 } accepted SEC(".maps");
+
+/* Listening ports -> the listener's owner: names the process that holds a
+ * connection still waiting in an accept queue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_LISTENERS);
+	__type(key, struct listener_key);
+	__type(value, struct listen_owner);
+} listeners SEC(".maps");
 
 static __always_inline void owner_from_current(struct owner *o)
 {
@@ -114,14 +125,63 @@ static __always_inline struct sock_state *owned(struct sock *sk)
 	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
 	if (!st)
 		return NULL;
-	if (st->owner.key.tgid)
+	if (st->owner.key.tgid && !st->provisional)
 		return st;
 	o = bpf_map_lookup_elem(&accepted, &addr);
 	if (!o)
-		return NULL;
+		return st->owner.key.tgid ? st : NULL;
 	st->owner = *o;
+	st->provisional = 0;
 	bpf_map_delete_elem(&accepted, &addr);
 	return st;
+}
+
+static __always_inline void listener_key_of(const struct sock *sk, struct listener_key *k)
+{
+	k->net = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	k->port = sk->__sk_common.skc_num;
+	k->_pad = 0;
+}
+
+static __always_inline void listener_add(struct sock *sk, const struct owner *o)
+{
+	struct listener_key k;
+	struct listen_owner *l, fresh = {};
+
+	listener_key_of(sk, &k);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (l) {
+		if (l->owner.key.tgid != o->key.tgid)
+			l->shared = 1;
+		return;
+	}
+	fresh.owner = *o;
+	bpf_map_update_elem(&listeners, &k, &fresh, BPF_NOEXIST);
+}
+
+static __always_inline void listener_del(struct sock *sk)
+{
+	struct listener_key k;
+
+	listener_key_of(sk, &k);
+	bpf_map_delete_elem(&listeners, &k);
+}
+
+/* A passively opened connection starts out owned by its listener's process
+ * (unless the port is shared by several); accept() corrects it. */
+static __always_inline void inherit_listener(struct sock *sk, struct sock_state *st)
+{
+	struct listener_key k;
+	struct listen_owner *l;
+
+	if (st->owner.key.tgid)
+		return;
+	listener_key_of(sk, &k);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (!l || l->shared)
+		return;
+	st->owner = l->owner;
+	st->provisional = 1;
 }
 
 static __always_inline struct proc_stats *stats_of_sock(struct sock *sk)
@@ -237,15 +297,23 @@ int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int new
 			ADD(s->tcp_active_opens, 1);
 		return 0;
 	case NS_TCP_LISTEN: /* listen(), in the caller's context */
-		claim(sk);
+		st = claim(sk);
+		if (st)
+			listener_add(sk, &st->owner);
 		return 0;
 	case NS_TCP_ESTABLISHED:
 		st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (st)
-			st->established_ns = bpf_ktime_get_ns();
+		if (!st)
+			return 0;
+		st->established_ns = bpf_ktime_get_ns();
+		if (oldstate == NS_TCP_SYN_RECV)
+			inherit_listener(sk, st);
 		return 0;
 	case NS_TCP_CLOSE:
-		on_close(sk, oldstate);
+		if (oldstate == NS_TCP_LISTEN)
+			listener_del(sk);
+		else
+			on_close(sk, oldstate);
 		return 0;
 	}
 	return 0;
@@ -471,7 +539,7 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 		return 0;
 	addr = (__u64)sk;
 	r.owner = st->owner;
-	if (!r.owner.key.tgid) {
+	if (!r.owner.key.tgid || st->provisional) {
 		o = bpf_map_lookup_elem(&accepted, &addr);
 		if (o)
 			r.owner = *o;

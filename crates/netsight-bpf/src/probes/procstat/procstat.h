@@ -22,6 +22,24 @@ struct sock_state {
 	struct owner owner;
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
+	/* Owner is the listener's, until accept() names the real one. */
+	__u8 provisional;
+	__u8 _pad[7];
+};
+
+/* A listening port in one network namespace. */
+struct listener_key {
+	__u64 net;
+	__u32 port;
+	__u32 _pad;
+};
+
+struct listen_owner {
+	struct owner owner;
+	/* Several processes listen on this port (SO_REUSEPORT): no single
+	 * owner can be named for connections not yet accepted. */
+	__u8 shared;
+	__u8 _pad[7];
 };
 
 /* RTT histogram: values below 16 us get one bucket each; above, every

@@ -1,0 +1,231 @@
+//! Test traffic with a known truth. The integration tests run this inside
+//! their namespaces; each mode prints one JSON line with its pid and exactly
+//! what the application sent or received (the return values of the calls).
+//!
+//!   traffic tcp-serve ADDR:PORT CONNS        accept CONNS connections, read each to EOF
+//!   traffic tcp-send ADDR:PORT BYTES CONNS   send BYTES in total over CONNS connections, exit
+//!   traffic tcp-send-many ADDR:PORT COUNT BASE STEP
+//!                                            COUNT processes, process i sends BASE + i*STEP bytes, exits
+//!   traffic udp-serve ADDR:PORT COUNT        receive COUNT datagrams (5 s timeout)
+//!   traffic udp-send ADDR:PORT COUNT SIZE    send COUNT datagrams of SIZE bytes
+//!   traffic connect ADDR:PORT                one connect; prints whether it was refused
+//!   traffic reset ADDR:PORT                  connect, then close with SO_LINGER 0 (sends RST)
+//!   traffic hold ADDR:PORT SECS              one connection, a small write every 10 ms for SECS
+//!
+//! A server prints `{"ready":true}` once it listens.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> T {
+    args.get(i).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        eprintln!("traffic: missing or bad {what}");
+        exit(2)
+    })
+}
+
+fn ready() {
+    println!("{{\"ready\":true}}");
+    std::io::stdout().flush().ok();
+}
+
+fn report(fields: &str) {
+    println!("{{\"pid\":{},{fields}}}", std::process::id());
+}
+
+/// Deterministic, incompressible-looking bytes (xorshift).
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn tcp_serve(addr: SocketAddr, conns: usize) {
+    let listener = TcpListener::bind(addr).expect("bind");
+    ready();
+    let handles: Vec<_> = (0..conns)
+        .map(|_| {
+            let (mut s, _) = listener.accept().expect("accept");
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                let mut total = 0u64;
+                let mut reset = false;
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => total += n as u64,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            reset = true;
+                            break;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                }
+                (total, reset)
+            })
+        })
+        .collect();
+    let (mut bytes, mut resets) = (0u64, 0u64);
+    for h in handles {
+        let (b, r) = h.join().expect("reader thread");
+        bytes += b;
+        resets += u64::from(r);
+    }
+    report(&format!(
+        "\"rx_bytes\":{bytes},\"conns\":{conns},\"resets\":{resets}"
+    ));
+}
+
+fn tcp_send(addr: SocketAddr, bytes: usize, conns: usize) {
+    let mut sent = 0u64;
+    for i in 0..conns {
+        let share = bytes / conns + usize::from(i < bytes % conns);
+        let data = payload(share, i as u64 + 1);
+        let mut s = TcpStream::connect(addr).expect("connect");
+        let mut off = 0;
+        while off < data.len() {
+            // Varying write sizes exercise partial writes too.
+            let end = (off + 1 + (off * 7919) % 200_000).min(data.len());
+            let n = s.write(&data[off..end]).expect("write");
+            off += n;
+            sent += n as u64;
+        }
+    }
+    report(&format!("\"tx_bytes\":{sent},\"conns\":{conns}"));
+}
+
+fn tcp_send_many(addr: SocketAddr, count: usize, base: usize, step: usize) {
+    for i in 0..count {
+        // SAFETY: this process is single-threaded here; the child only does
+        // socket I/O, prints one line and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            tcp_send(addr, base + i * step, 1);
+            std::io::stdout().flush().ok();
+            // SAFETY: ends the child without running the parent's atexit state.
+            unsafe { libc::_exit(0) };
+        }
+        assert!(pid > 0, "fork failed");
+    }
+    for _ in 0..count {
+        let mut status = 0;
+        // SAFETY: waits for any child; `status` is a valid out pointer.
+        unsafe { libc::waitpid(-1, &mut status, 0) };
+    }
+}
+
+fn udp_serve(addr: SocketAddr, count: usize) {
+    let sock = UdpSocket::bind(addr).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    ready();
+    let mut buf = vec![0u8; 65536];
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    while packets < count as u64 {
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                packets += 1;
+                bytes += n as u64;
+            }
+            Err(_) => break,
+        }
+    }
+    report(&format!("\"rx_packets\":{packets},\"rx_bytes\":{bytes}"));
+}
+
+fn udp_send(addr: SocketAddr, count: usize, size: usize) {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
+    let sock = UdpSocket::bind(bind).expect("bind");
+    let data = payload(size, 7);
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    for _ in 0..count {
+        let n = sock.send_to(&data, addr).expect("send");
+        packets += 1;
+        bytes += n as u64;
+        // Pace a little so the receiver's buffer never overflows.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    report(&format!("\"tx_packets\":{packets},\"tx_bytes\":{bytes}"));
+}
+
+fn connect_once(addr: SocketAddr) {
+    let refused = match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+    };
+    report(&format!("\"refused\":{refused}"));
+}
+
+fn reset(addr: SocketAddr) {
+    let s = TcpStream::connect(addr).expect("connect");
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid socket fd and a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt SO_LINGER");
+    drop(s);
+    report("\"reset\":true");
+}
+
+fn hold(addr: SocketAddr, secs: f64) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let chunk = payload(1000, 3);
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        s.write_all(&chunk).expect("write");
+        sent += chunk.len() as u64;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    report(&format!("\"tx_bytes\":{sent}"));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let addr: SocketAddr = arg(&args, 2, "ADDR:PORT");
+    match mode {
+        "tcp-serve" => tcp_serve(addr, arg(&args, 3, "CONNS")),
+        "tcp-send" => tcp_send(addr, arg(&args, 3, "BYTES"), arg(&args, 4, "CONNS")),
+        "tcp-send-many" => tcp_send_many(
+            addr,
+            arg(&args, 3, "COUNT"),
+            arg(&args, 4, "BASE"),
+            arg(&args, 5, "STEP"),
+        ),
+        "udp-serve" => udp_serve(addr, arg(&args, 3, "COUNT")),
+        "udp-send" => udp_send(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "SIZE")),
+        "connect" => connect_once(addr),
+        "reset" => reset(addr),
+        "hold" => hold(addr, arg(&args, 3, "SECS")),
+        _ => {
+            eprintln!("traffic: unknown mode '{mode}'");
+            exit(2)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! `netsight stat` against the truth: what the applications really sent and
+//! received, and the kernel's own counters (nstat, ss) in the namespace that
+//! carried the traffic. Root only; every test builds its own namespaces.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{client, pid_of, random_in, sum, NetPair, Server, StatRun};
+
+fn target(port: u16) -> String {
+    format!("{}:{port}", NetPair::ADDR_B)
+}
+
+#[test]
+fn tcp_bytes_and_opens_are_exact_per_process() {
+    require_root!();
+    let net = NetPair::new("by");
+    let bytes = random_in(10_000_000, 14_000_000);
+    let conns = random_in(3, 8);
+    let stat = StatRun::start(&[]);
+    let server =
+        Server::start(net.traffic(&net.b, &["tcp-serve", &target(5001), &conns.to_string()]));
+    let sent = client(net.traffic(
+        &net.a,
+        &[
+            "tcp-send",
+            &target(5001),
+            &bytes.to_string(),
+            &conns.to_string(),
+        ],
+    ));
+    let got = server.finish();
+    let records = stat.stop();
+
+    let (cpid, spid) = (pid_of(&sent[0]), pid_of(&got));
+    assert_eq!(sent[0]["tx_bytes"], bytes, "the client really sent {bytes}");
+    assert_eq!(got["rx_bytes"], bytes, "the server really received {bytes}");
+    assert_eq!(sum(&records, cpid, "tcp_tx_bytes"), bytes);
+    assert_eq!(sum(&records, spid, "tcp_rx_bytes"), bytes);
+    assert_eq!(sum(&records, cpid, "tcp_active_opens"), conns);
+    assert_eq!(sum(&records, spid, "tcp_passive_opens"), conns);
+    assert_eq!(sum(&records, spid, "tcp_active_opens"), 0);
+    assert_eq!(sum(&records, cpid, "tcp_passive_opens"), 0);
+    assert_eq!(sum(&records, cpid, "tcp_closes"), conns);
+    assert!(records
+        .iter()
+        .any(|r| r["pid"] == cpid && r["comm"] == "traffic"));
+}
+
+/// Waits until namespace `ns` has no TCP socket left towards `port` other
+/// than TIME_WAIT: every retransmission has happened by then.
+fn wait_quiet(ns: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let filter = format!("( sport = :{port} or dport = :{port} )");
+        let out = common::sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "ss",
+            "-Htn",
+            "exclude",
+            "time-wait",
+            &filter,
+        ]);
+        if out.trim().is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections to {port} never finished: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn retransmits_match_the_namespace_counters_and_land_on_the_sender() {
+    require_root!();
+    let net = NetPair::new("rt");
+    // The receiver drops a random ~3% of what arrives on the test port.
+    common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.b,
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "5002",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.03",
+        "-j",
+        "DROP",
+    ]);
+    let (before_a, before_b) = (net.nstat(&net.a), net.nstat(&net.b));
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5002), "2"]));
+    let sent = client(net.traffic(&net.a, &["tcp-send", &target(5002), "6000000", "2"]));
+    let got = server.finish();
+    wait_quiet(&net.a, 5002);
+    wait_quiet(&net.b, 5002);
+    let (after_a, after_b) = (net.nstat(&net.a), net.nstat(&net.b));
+    let records = stat.stop();
+
+    let sent_ok = |before: &std::collections::HashMap<String, u64>,
+                   after: &std::collections::HashMap<String, u64>| {
+        let delta =
+            |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+        delta("TcpRetransSegs") - delta("TcpExtTCPRetransFail")
+    };
+    let (kernel_a, kernel_b) = (sent_ok(&before_a, &after_a), sent_ok(&before_b, &after_b));
+    let (cpid, spid) = (pid_of(&sent[0]), pid_of(&got));
+    assert_eq!(got["rx_bytes"], 6_000_000);
+    assert!(kernel_a > 0, "the lossy path produced no retransmission");
+    assert_eq!(
+        sum(&records, cpid, "tcp_retrans_segs"),
+        kernel_a,
+        "client retransmits vs nstat in its namespace"
+    );
+    // The server only retransmits its FIN when the client's last ACK was dropped.
+    assert_eq!(
+        sum(&records, spid, "tcp_retrans_segs"),
+        kernel_b,
+        "server retransmits vs nstat in its namespace"
+    );
+    let elsewhere: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r["type"] == "process"
+                && r["pid"] != cpid
+                && r["pid"] != spid
+                && r["tcp_retrans_segs"].as_u64().unwrap_or(0) > 0
+        })
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "retransmits charged to other processes: {elsewhere:?}"
+    );
+}
+
+#[test]
+fn many_short_lived_processes_each_get_their_exact_bytes() {
+    require_root!();
+    let net = NetPair::new("sl");
+    let n = 150;
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5003), &n.to_string()]));
+    let reports = client(net.traffic(
+        &net.a,
+        &["tcp-send-many", &target(5003), &n.to_string(), "1000", "13"],
+    ));
+    server.finish();
+    let records = stat.stop();
+
+    assert_eq!(reports.len(), n);
+    let mut pids = std::collections::HashSet::new();
+    for r in &reports {
+        let pid = pid_of(r);
+        pids.insert(pid);
+        assert_eq!(
+            sum(&records, pid, "tcp_tx_bytes"),
+            r["tx_bytes"].as_u64().unwrap(),
+            "pid {pid}"
+        );
+        assert_eq!(sum(&records, pid, "tcp_active_opens"), 1, "pid {pid}");
+    }
+    assert_eq!(pids.len(), n, "every child is its own process");
+}
+
+#[test]
+fn resets_land_on_the_right_processes() {
+    require_root!();
+    let net = NetPair::new("rs");
+    let stat = StatRun::start(&[]);
+    // An abortive close (SO_LINGER 0): the client sends RST, the server gets it.
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5004), "1"]));
+    let closer = client(net.traffic(&net.a, &["reset", &target(5004)]));
+    let got = server.finish();
+    // A connect to a closed port: the caller receives RST and fails.
+    let refused = client(net.traffic(&net.a, &["connect", &target(5999)]));
+    let records = stat.stop();
+
+    let (closer, spid, rpid) = (pid_of(&closer[0]), pid_of(&got), pid_of(&refused[0]));
+    assert_eq!(got["resets"], 1, "the server saw ECONNRESET");
+    assert_eq!(refused[0]["refused"], true);
+    assert_eq!(sum(&records, closer, "tcp_resets_sent"), 1);
+    assert_eq!(sum(&records, closer, "tcp_resets_received"), 0);
+    assert_eq!(sum(&records, spid, "tcp_resets_received"), 1);
+    assert_eq!(sum(&records, spid, "tcp_resets_sent"), 0);
+    assert_eq!(sum(&records, rpid, "tcp_resets_received"), 1);
+    assert_eq!(sum(&records, rpid, "tcp_connect_failures"), 1);
+    assert_eq!(sum(&records, rpid, "tcp_active_opens"), 1);
+}
+
+#[test]
+fn udp_bytes_and_packets_are_exact() {
+    require_root!();
+    let net = NetPair::new("ud");
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["udp-serve", &target(5005), "300"]));
+    let sent = client(net.traffic(&net.a, &["udp-send", &target(5005), "300", "777"]));
+    let got = server.finish();
+    let records = stat.stop();
+
+    let (cpid, spid) = (pid_of(&sent[0]), pid_of(&got));
+    assert_eq!(got["rx_packets"], 300, "nothing was lost on the veth");
+    assert_eq!(sum(&records, cpid, "udp_tx_packets"), 300);
+    assert_eq!(sum(&records, cpid, "udp_tx_bytes"), 300 * 777);
+    assert_eq!(sum(&records, spid, "udp_rx_packets"), 300);
+    assert_eq!(sum(&records, spid, "udp_rx_bytes"), 300 * 777);
+    assert_eq!(sum(&records, cpid, "tcp_tx_bytes"), 0);
+}
+
+/// ss prints "rtt:0.051/0.025" (ms): the smoothed RTT in us.
+fn ss_rtt_us(out: &str) -> Option<f64> {
+    let field = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("rtt:"))?;
+    let ms: f64 = field.split('/').next()?.parse().ok()?;
+    Some(ms * 1000.0)
+}
+
+#[test]
+fn rtt_and_gauges_agree_with_ss() {
+    require_root!();
+    let net = NetPair::new("tt");
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5006), "1"]));
+    let holder = net
+        .traffic(&net.a, &["hold", &target(5006), "4"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Sample ss in the middle of the connection's life, at an interval edge.
+    std::thread::sleep(Duration::from_millis(2500));
+    let ss = common::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.a,
+        "ss",
+        "-Htin",
+        "dport = :5006",
+    ]);
+    let ss_ts = std::time::SystemTime::now();
+    let out = holder.wait_with_output().unwrap();
+    server.finish();
+    let records = stat.stop();
+
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pid = pid_of(&report);
+    let ss_rtt = ss_rtt_us(&ss).unwrap_or_else(|| panic!("no rtt in ss output {ss:?}"));
+    // The interval that ended closest after the ss sample.
+    let ss_ms = ss_ts
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let mine: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["type"] == "process" && r["pid"] == pid)
+        .collect();
+    assert!(!mine.is_empty(), "no record for the holder");
+    let at = mine
+        .iter()
+        .min_by_key(|r| {
+            let ts = r["ts"].as_str().unwrap();
+            let ms = parse_ts_ms(ts);
+            (ms as i128 - ss_ms as i128).abs()
+        })
+        .unwrap();
+    let ours = at["tcp_rtt_us_avg"].as_f64().unwrap();
+    let tolerance = (ss_rtt * 0.25).max(50.0);
+    assert!(
+        (ours - ss_rtt).abs() <= tolerance,
+        "netsight rtt {ours} us vs ss {ss_rtt} us (record {at})"
+    );
+    assert!(
+        at["tcp_conns"].as_u64().unwrap() >= 1,
+        "the connection is open in {at}"
+    );
+    assert!(at["tcp_mss_avg"].as_u64().unwrap() > 0 && at["tcp_cwnd_avg"].as_u64().unwrap() > 0);
+    assert_eq!(
+        sum(&records, pid, "tcp_tx_bytes"),
+        report["tx_bytes"].as_u64().unwrap()
+    );
+}
+
+/// "2026-11-22T10:00:01.250Z" -> ms since the epoch (UTC).
+fn parse_ts_ms(ts: &str) -> u64 {
+    let num = |a: usize, b: usize| ts[a..b].parse::<u64>().unwrap();
+    let (y, m, d) = (num(0, 4) as i64, num(5, 7) as i64, num(8, 10) as i64);
+    // Days from civil (inverse of the formatter's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe - 719_468) as u64;
+    ((days * 86_400 + num(11, 13) * 3600 + num(14, 16) * 60 + num(17, 19)) * 1000) + num(20, 23)
+}
