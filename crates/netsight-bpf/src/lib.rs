@@ -1,6 +1,7 @@
 //! netsight's kernel side: CO-RE BPF programs, their loaders, and the typed
 //! data they produce. Raw kernel layouts stop in each probe's `raw.rs`.
 
+pub mod btf;
 pub mod loader;
 pub mod probes;
 

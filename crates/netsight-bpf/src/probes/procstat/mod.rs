@@ -69,6 +69,9 @@ impl ProcStat {
                 source,
             })?;
         open.progs.dump_sockets.set_autoattach(false);
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.retransmit_has_err = crate::btf::tracepoint_arity("tcp_retransmit_skb") != Some(2);
+        }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
             object: "procstat",

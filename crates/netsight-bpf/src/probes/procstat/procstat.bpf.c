@@ -380,18 +380,26 @@ int BPF_PROG(on_tcp_probe, struct sock *sk, const struct sk_buff *skb)
 	return 0;
 }
 
+/* Newer kernels also fire the tracepoint for failed attempts and pass
+ * `err`; older ones fire only on success and have no third argument. User
+ * space reads the prototype from BTF and sets this before load, so the
+ * verifier never sees the access on kernels without it. */
+const volatile bool retransmit_has_err = true;
+
 /* Counted only when the retransmission was sent (err == 0): exactly the
  * kernel's RetransSegs - TCPRetransFail, segment by segment. */
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+int on_retransmit(__u64 *ctx)
 {
+	struct sock *sk = (struct sock *)ctx[0];
+	struct sk_buff *skb = (struct sk_buff *)ctx[1];
 	struct tcp_skb_cb *cb;
 	struct proc_stats *s;
 	__u16 segs;
 
-	if (err)
+	if (retransmit_has_err && (int)ctx[2])
 		return 0;
-	s = stats_of_sock((struct sock *)sk);
+	s = stats_of_sock(sk);
 	if (!s)
 		return 0;
 	cb = (struct tcp_skb_cb *)&skb->cb[0];

@@ -1,0 +1,88 @@
+//! The command line's contract: bad input is one line and exit 2, help
+//! works, `doctor --json` tells the truth about this kernel.
+
+mod common;
+
+use std::process::Command;
+
+fn netsight(args: &[&str]) -> std::process::Output {
+    Command::new(common::netsight_bin())
+        .args(args)
+        .output()
+        .expect("run netsight")
+}
+
+#[test]
+fn bad_arguments_are_one_line_and_exit_2() {
+    for args in [
+        &["stat", "--interval", "abc"][..],
+        &["stat", "-i", "0"],
+        &["stat", "--pid", "x"],
+        &["stat", "-c", "0"],
+        &["frobnicate"],
+        &["stat", "--no-such-flag"],
+    ] {
+        let out = netsight(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?} printed: {err}");
+        assert!(err.starts_with("netsight: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let err = String::from_utf8_lossy(&netsight(&["stat", "-i", "abc"]).stderr).into_owned();
+    assert!(err.contains("--interval"), "names the argument: {err}");
+}
+
+#[test]
+fn help_exits_0() {
+    let out = netsight(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("doctor"));
+}
+
+#[test]
+fn doctor_json_reports_this_kernel() {
+    require_root!();
+    let out = netsight(&["doctor", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let hooks = &v["hooks"];
+    // What ENV.md measured on these machines.
+    for h in [
+        "tracepoint",
+        "raw_tp",
+        "tp_btf",
+        "ringbuf",
+        "xdp",
+        "tc",
+        "iter",
+        "uprobe",
+    ] {
+        assert_eq!(hooks[h], true, "{h} works here: {v}");
+    }
+    let kernel_has =
+        |opt: &str| std::fs::read_to_string("/proc/kallsyms").is_ok_and(|k| k.contains(opt));
+    if !kernel_has(" register_kprobe") {
+        assert_eq!(hooks["kprobe"], false, "no kprobes on this kernel: {v}");
+    }
+    assert!(hooks["fentry"].is_boolean());
+    assert_eq!(v["btf"], true);
+    assert!(v["kernel"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .next()
+        .unwrap()
+        .is_ascii_digit());
+    let features = v["features"].as_array().unwrap();
+    let tcp = features
+        .iter()
+        .find(|f| f["name"] == "per-process tcp metrics")
+        .unwrap();
+    assert_eq!(tcp["status"], "on", "{tcp}");
+    assert_eq!(v["tracepoints"]["sock:inet_sock_set_state"], true);
+}
