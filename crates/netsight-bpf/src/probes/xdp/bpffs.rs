@@ -32,13 +32,20 @@ fn is_bpffs(path: &str) -> bool {
 
 fn mount_ns(pid: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(format!("/proc/{pid}/ns/mnt")).ok().map(|m| m.ino())
+    fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The host's bpffs seen through an ancestor living in another mount
@@ -74,9 +81,20 @@ fn bpffs_root() -> Result<PathBuf> {
     let src = c"bpf";
     let dst = c"/sys/fs/bpf";
     // SAFETY: all pointers are NUL-terminated literals; data may be NULL.
-    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
-        return Err(XdpError::io("mounting bpffs on /sys/fs/bpf", io::Error::last_os_error()));
+        return Err(XdpError::io(
+            "mounting bpffs on /sys/fs/bpf",
+            io::Error::last_os_error(),
+        ));
     }
     eprintln!("netsight: warning: mounted a new bpffs on /sys/fs/bpf; if this is a private mount namespace, the filter ends with it");
     Ok(SYS_BPF.into())

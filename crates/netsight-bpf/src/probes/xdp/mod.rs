@@ -11,6 +11,7 @@ mod blacklist;
 mod bpffs;
 mod cidr;
 mod error;
+mod flood_gen;
 mod program;
 mod raw;
 mod test_run;
@@ -19,6 +20,7 @@ pub use attach::{current_netns, ifindex_of, Attachment, IfaceStats, XdpMode};
 pub use blacklist::{AddOutcome, Blacklist, RuleHits};
 pub use cidr::{Cidr, CidrError};
 pub use error::{Result, XdpError};
+pub use flood_gen::FloodGen;
 pub use raw::{MAX_IFACES, MAX_RULES};
 pub use test_run::{TestProgram, Verdict};
 

@@ -127,7 +127,10 @@ fn detach_all(purge: bool) -> anyhow::Result<()> {
     if purge || bl.is_empty().map_err(lift)? {
         bl.remove_pins().map_err(lift)?;
     }
-    println!("detached from {n} interface(s){}", if purge { ", blacklist removed" } else { "" });
+    println!(
+        "detached from {n} interface(s){}",
+        if purge { ", blacklist removed" } else { "" }
+    );
     Ok(())
 }
 

@@ -46,7 +46,10 @@ pub fn add(args: &RuleArgs) -> anyhow::Result<()> {
     let bl = Blacklist::open_or_create().map_err(lift)?;
     let done = bl.add(&cidrs).map_err(lift)?;
     if done.already_present > 0 {
-        println!("added {} prefix(es), {} already present", done.added, done.already_present);
+        println!(
+            "added {} prefix(es), {} already present",
+            done.added, done.already_present
+        );
     } else {
         println!("added {} prefix(es)", done.added);
     }
@@ -84,7 +87,14 @@ pub fn list(json: bool) -> anyhow::Result<()> {
     };
     let mut out = String::new();
     if json {
-        let doc = ListJson { rules: rules.iter().map(|c| RuleJson { cidr: c.to_string() }).collect() };
+        let doc = ListJson {
+            rules: rules
+                .iter()
+                .map(|c| RuleJson {
+                    cidr: c.to_string(),
+                })
+                .collect(),
+        };
         out = serde_json::to_string(&doc)?;
         out.push('\n');
     } else {

@@ -31,7 +31,10 @@ pub struct RuleJson {
 
 pub fn run(json: bool) -> anyhow::Result<()> {
     let Some(bl) = Blacklist::open().map_err(lift)? else {
-        let empty = StatsJson { interfaces: vec![], rules: vec![] };
+        let empty = StatsJson {
+            interfaces: vec![],
+            rules: vec![],
+        };
         return write_stdout(&render(&empty, 0, json)?);
     };
     // Interface names and indexes only mean something in their own
@@ -50,8 +53,15 @@ pub fn run(json: bool) -> anyhow::Result<()> {
             dropped: i.dropped,
         })
         .collect();
-    let rules =
-        bl.rule_hits().map_err(lift)?.into_iter().map(|r| RuleJson { cidr: r.cidr.to_string(), hits: r.hits }).collect();
+    let rules = bl
+        .rule_hits()
+        .map_err(lift)?
+        .into_iter()
+        .map(|r| RuleJson {
+            cidr: r.cidr.to_string(),
+            hits: r.hits,
+        })
+        .collect();
     write_stdout(&render(&StatsJson { interfaces, rules }, elsewhere, json)?)
 }
 
@@ -63,15 +73,31 @@ fn render(s: &StatsJson, elsewhere: usize, json: bool) -> anyhow::Result<String>
         .interfaces
         .iter()
         .map(|i| {
-            vec![i.ifname.clone(), i.ifindex.to_string(), i.mode.into(), i.passed.to_string(), i.dropped.to_string()]
+            vec![
+                i.ifname.clone(),
+                i.ifindex.to_string(),
+                i.mode.into(),
+                i.passed.to_string(),
+                i.dropped.to_string(),
+            ]
         })
         .collect();
-    let mut out = table::render(&["INTERFACE", "IFINDEX", "MODE", "PASSED", "DROPPED"], &ifaces, 3);
+    let mut out = table::render(
+        &["INTERFACE", "IFINDEX", "MODE", "PASSED", "DROPPED"],
+        &ifaces,
+        3,
+    );
     if elsewhere > 0 {
-        out.push_str(&format!("({elsewhere} more attachment(s) in other network namespaces)\n"));
+        out.push_str(&format!(
+            "({elsewhere} more attachment(s) in other network namespaces)\n"
+        ));
     }
     out.push('\n');
-    let rules: Vec<Vec<String>> = s.rules.iter().map(|r| vec![r.cidr.clone(), r.hits.to_string()]).collect();
+    let rules: Vec<Vec<String>> = s
+        .rules
+        .iter()
+        .map(|r| vec![r.cidr.clone(), r.hits.to_string()])
+        .collect();
     out.push_str(&table::render(&["RULE", "HITS"], &rules, 1));
     Ok(out)
 }
@@ -91,8 +117,17 @@ mod tests {
     #[test]
     fn json_matches_spec_shape() {
         let s = StatsJson {
-            interfaces: vec![IfaceJson { ifname: "eth0".into(), ifindex: 2, mode: "native", passed: 0, dropped: 0 }],
-            rules: vec![RuleJson { cidr: "10.1.0.0/24".into(), hits: 0 }],
+            interfaces: vec![IfaceJson {
+                ifname: "eth0".into(),
+                ifindex: 2,
+                mode: "native",
+                passed: 0,
+                dropped: 0,
+            }],
+            rules: vec![RuleJson {
+                cidr: "10.1.0.0/24".into(),
+                hits: 0,
+            }],
         };
         assert_eq!(
             render(&s, 0, true).unwrap().trim(),
@@ -103,11 +138,23 @@ mod tests {
     #[test]
     fn table_lists_interfaces_and_rules() {
         let s = StatsJson {
-            interfaces: vec![IfaceJson { ifname: "veth0".into(), ifindex: 5, mode: "generic", passed: 3, dropped: 4 }],
-            rules: vec![RuleJson { cidr: "2001:db8::/32".into(), hits: 4 }],
+            interfaces: vec![IfaceJson {
+                ifname: "veth0".into(),
+                ifindex: 5,
+                mode: "generic",
+                passed: 3,
+                dropped: 4,
+            }],
+            rules: vec![RuleJson {
+                cidr: "2001:db8::/32".into(),
+                hits: 4,
+            }],
         };
         let t = render(&s, 1, false).unwrap();
-        assert!(t.contains("veth0") && t.contains("generic") && t.contains("2001:db8::/32"), "{t}");
+        assert!(
+            t.contains("veth0") && t.contains("generic") && t.contains("2001:db8::/32"),
+            "{t}"
+        );
         assert!(t.contains("1 more attachment"), "{t}");
     }
 }

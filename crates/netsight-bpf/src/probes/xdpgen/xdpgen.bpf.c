@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Flood generator for `netsight xdp bench` (Rust side: ../xdp/flood_gen.rs).
+ * Run with BPF_PROG_TEST_RUN in live-frames mode, it gives each copy of the
+ * template frame a new IPv4 source inside the blacklisted prefixes and
+ * redirects it out of the generator's veth, which hands it to the peer as an
+ * xdp_frame: the receiver sees pages, as from a NIC, not sender skbs. */
+#include "netsight.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 out_ifindex = 0;
+const volatile __u32 src_base = 0;    /* first source, host order */
+const volatile __u32 src_blocks = 1;  /* sources span this many /26 blocks */
+
+/* One generator thread runs the program at a time: no atomics needed. */
+__u32 seq = 0;
+
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+SEC("xdp")
+int netsight_xdp_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	__u32 n = seq++;
+	__u32 block, old_src, new_src, sum;
+
+	if ((void *)(ip + 1) > data_end)
+		return XDP_ABORTED;
+	/* Multiplicative hashing spreads consecutive frames over all blocks. */
+	block = (__u32)(((__u64)(n * 2654435761u) * src_blocks) >> 32);
+	old_src = ip->saddr;
+	new_src = bpf_htonl(src_base + block * 64 + (n & 63));
+	ip->saddr = new_src;
+	/* RFC 1624 incremental update: the stack checks IP header checksums. */
+	sum = (__u16)~ip->check;
+	sum += (__u16)~(old_src & 0xffff) + (__u16)~(old_src >> 16);
+	sum += (new_src & 0xffff) + (new_src >> 16);
+	ip->check = csum_fold(sum);
+	return bpf_redirect(out_ifindex, 0);
+}
