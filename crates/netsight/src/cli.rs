@@ -20,6 +20,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Per-process network metrics every interval, or host-wide counters with --system.
     Stat(StatArgs),
+    /// Load and attach every probe once, report each and the time it took.
+    Selftest(SelftestArgs),
     /// XDP source blacklist: attach, detach, add, del, list, stats, bench.
     Xdp(crate::cmd::xdp::XdpArgs),
 }
@@ -27,6 +29,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// One JSON object instead of lines.
     #[arg(long)]
     pub json: bool,
 }

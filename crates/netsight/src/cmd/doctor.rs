@@ -32,7 +32,6 @@ const FEATURES: &[FeatureSpec] = &[
             "tcp:tcp_retransmit_synack",
             "tcp:tcp_send_reset",
             "tcp:tcp_receive_reset",
-            "tcp:tcp_probe",
             "tcp:tcp_cong_state_set",
         ],
         procstat: true,
@@ -134,6 +133,29 @@ fn feature(
     }
 }
 
+/// Host-wide counters need no BPF, only /proc/net; a kernel that lacks some
+/// counters degrades the charts that use them.
+fn host_counters() -> Feature {
+    let name = "host-wide counters (stat --system)";
+    match netsight_sysstat::missing_dimensions() {
+        Ok(missing) if missing.is_empty() => Feature {
+            name,
+            status: "on",
+            reason: String::new(),
+        },
+        Ok(missing) => Feature {
+            name,
+            status: "degraded",
+            reason: format!("this kernel lacks: {}", missing.join(", ")),
+        },
+        Err(e) => Feature {
+            name,
+            status: "off",
+            reason: e.to_string(),
+        },
+    }
+}
+
 pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     super::require_root()?;
     let release = kernel_release();
@@ -147,11 +169,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
         .copied()
         .zip(doctor::tracepoints_exist(&names))
         .collect();
-    let load = ProcStat::load().map(drop).map_err(|e| e.to_string());
-    let features = FEATURES
+    let load = ProcStat::load(true).map(drop).map_err(|e| e.to_string());
+    let mut features: Vec<Feature> = FEATURES
         .iter()
         .map(|f| feature(f, &hooks, &tracepoints, &load))
         .collect();
+    features.push(host_counters());
     let report = Report {
         kernel: kernel_version(&release),
         kernel_release: release,

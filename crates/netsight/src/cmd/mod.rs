@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod doctor;
+mod selftest;
 mod stat;
 pub mod stat_system;
 pub mod xdp;
@@ -11,6 +12,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
         Command::Stat(args) => stat::run(&args),
+        Command::Selftest(args) => selftest::run(&args),
         Command::Xdp(args) => xdp::run(args),
     }
 }

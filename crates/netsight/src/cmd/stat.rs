@@ -20,7 +20,7 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
         return stat_system::run(args);
     }
     super::require_root()?;
-    let mut probe = ProcStat::load().context("starting the per-process probes")?;
+    let mut probe = ProcStat::load(false).context("starting the per-process probes")?;
     let mut system = if args.all {
         Some(stat_system::SystemReporter::new(args)?)
     } else {

@@ -56,7 +56,12 @@ pub struct ProcStat {
 
 impl ProcStat {
     /// Opens, loads and attaches every program. Needs root.
-    pub fn load() -> Result<Self, Error> {
+    ///
+    /// `accept_syscalls` also traces accept()/accept4() returns, which names
+    /// the accepting process at the moment of accept. It is off for metrics:
+    /// any syscall tracepoint puts every syscall of the host on the slow
+    /// path, and the first use of an accepted socket names the same process.
+    pub fn load(accept_syscalls: bool) -> Result<Self, Error> {
         loader::init();
         // The skeleton borrows its object for its whole life; netsight loads
         // a probe once per run, so leaking this small allocation is simplest.
@@ -69,8 +74,12 @@ impl ProcStat {
                 source,
             })?;
         open.progs.dump_sockets.set_autoattach(false);
+        open.progs.on_accept4_exit.set_autoload(accept_syscalls);
+        open.progs
+            .on_accept_exit_plain
+            .set_autoload(accept_syscalls);
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.retransmit_has_err = crate::btf::tracepoint_arity("tcp_retransmit_skb") != Some(2);
+            rodata.retransmit_has_err = retransmit_has_err();
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
@@ -78,7 +87,11 @@ impl ProcStat {
             source,
             log: loader::take_log(),
         })?;
-        let links = loader::attach_all(skel.object_mut(), &["dump_sockets"])?;
+        let mut manual = vec!["dump_sockets"];
+        if !accept_syscalls {
+            manual.extend(["on_accept4_exit", "on_accept_exit_plain"]);
+        }
+        let links = loader::attach_all(skel.object_mut(), &manual)?;
         let iter_link = skel
             .progs
             .dump_sockets
@@ -151,6 +164,19 @@ impl ProcStat {
         })?;
         Ok(raw::snapshots(&buf))
     }
+}
+
+/// Whether tcp_retransmit_skb passes `err` (newer kernels). The tracefs
+/// format file answers in microseconds; parsing the kernel's BTF is the
+/// fallback when tracefs is not there.
+fn retransmit_has_err() -> bool {
+    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        let path = format!("{root}/events/tcp/tcp_retransmit_skb/format");
+        if let Ok(format) = std::fs::read_to_string(path) {
+            return format.contains(" err;");
+        }
+    }
+    crate::btf::tracepoint_arity("tcp_retransmit_skb") != Some(2)
 }
 
 /// Empties a counters map. The batch call can stop early (e.g. a hash bucket

@@ -16,6 +16,8 @@
 #define MAX_ACCEPTED 16384
 #define MAX_LISTENERS 8192
 
+#define ADD(field, v) __sync_fetch_and_add(&(field), (v))
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* Flipped by user space; selects the map the programs write. */
@@ -101,6 +103,27 @@ static __always_inline struct proc_stats *stats_of(const struct owner *o)
 	return stats_in(&stats_a, o);
 }
 
+/* A passively opened socket's first use by a process: that process
+ * accepted it. With the accept tracepoints on, accept() already named the
+ * owner and counted the open; otherwise the open is counted here. */
+static __always_inline void adopt(struct sock *sk, struct sock_state *st)
+{
+	__u64 addr = (__u64)sk;
+	struct owner *o = bpf_map_lookup_elem(&accepted, &addr);
+	struct proc_stats *s;
+
+	st->provisional = 0;
+	if (o) {
+		st->owner = *o;
+		bpf_map_delete_elem(&accepted, &addr);
+		return;
+	}
+	owner_from_current(&st->owner);
+	s = stats_of(&st->owner);
+	if (s)
+		ADD(s->tcp_passive_opens, 1);
+}
+
 /* Process context: the current task uses the socket, so it owns it now. */
 static __always_inline struct sock_state *claim(struct sock *sk)
 {
@@ -108,7 +131,11 @@ static __always_inline struct sock_state *claim(struct sock *sk)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (st && st->owner.key.tgid != tgid)
+	if (!st)
+		return NULL;
+	if (st->provisional)
+		adopt(sk, st);
+	else if (st->owner.key.tgid != tgid)
 		owner_from_current(&st->owner);
 	return st;
 }
@@ -198,7 +225,68 @@ static __always_inline bool is_inet(const struct sock *sk)
 	return family == AF_INET || family == AF_INET6;
 }
 
-#define ADD(field, v) __sync_fetch_and_add(&(field), (v))
+/* RTT histogram bucket of a value in us (layout in procstat.h). */
+static __always_inline __u32 log2_u32(__u32 v)
+{
+	__u32 r, s;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	s = (v > 0xFF) << 3;
+	v >>= s;
+	r |= s;
+	s = (v > 0xF) << 2;
+	v >>= s;
+	r |= s;
+	s = (v > 0x3) << 1;
+	v >>= s;
+	r |= s;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 rtt_bucket(__u32 us)
+{
+	__u32 e, idx = us;
+
+	if (us >= RTT_LINEAR) {
+		e = log2_u32(us); /* >= 4 */
+		idx = RTT_LINEAR + ((e - 4) << RTT_SUB_BITS) +
+		      ((us >> (e - RTT_SUB_BITS)) & ((1 << RTT_SUB_BITS) - 1));
+	}
+	/* idx <= 127 for any u32; the opaque mask makes that visible to the
+	 * verifier (clang would otherwise fold it away). */
+	asm volatile("" : "+r"(idx));
+	return idx & (RTT_BUCKETS - 1);
+}
+
+/* RTT: the connection's smoothed RTT, sampled when the application sends
+ * or receives, at most once per clock tick per connection, so a busy
+ * connection's samples are spread over time and cost little. */
+static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, struct proc_stats *s)
+{
+	struct tcp_sock *tp;
+	__u64 now = bpf_jiffies64();
+	__u32 srtt, idx;
+
+	if (st->rtt_sampled_jiffies == now)
+		return;
+	st->rtt_sampled_jiffies = now;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	srtt = tp->srtt_us >> 3;
+	if (!srtt)
+		return;
+	ADD(s->rtt_sum_us, srtt);
+	ADD(s->rtt_count, 1);
+	if (!s->rtt_min_us || srtt < s->rtt_min_us)
+		s->rtt_min_us = srtt;
+	if (srtt > s->rtt_max_us)
+		s->rtt_max_us = srtt;
+	idx = rtt_bucket(srtt);
+	ADD(s->rtt_hist[idx], 1);
+}
 
 static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 {
@@ -218,6 +306,7 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 	if (!s)
 		return;
 	if (proto == NS_IPPROTO_TCP) {
+		sample_rtt(sk, st, s);
 		if (tx) {
 			ADD(s->tcp_tx_bytes, ret);
 			ADD(s->tcp_tx_calls, 1);
@@ -263,6 +352,12 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 	s = stats_of(&st->owner);
 	if (!s)
 		return;
+	if (st->provisional) {
+		/* Closed before any process used it: the listener's process
+		 * held it (in its accept queue, or accepted and left idle). */
+		st->provisional = 0;
+		ADD(s->tcp_passive_opens, 1);
+	}
 	if (oldstate == NS_TCP_SYN_SENT) {
 		ADD(s->tcp_connect_failures, 1);
 		return;
@@ -316,67 +411,6 @@ int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int new
 			on_close(sk, oldstate);
 		return 0;
 	}
-	return 0;
-}
-
-/* RTT: one sample of the smoothed RTT per incoming segment. */
-static __always_inline __u32 log2_u32(__u32 v)
-{
-	__u32 r, s;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	s = (v > 0xFF) << 3;
-	v >>= s;
-	r |= s;
-	s = (v > 0xF) << 2;
-	v >>= s;
-	r |= s;
-	s = (v > 0x3) << 1;
-	v >>= s;
-	r |= s;
-	r |= (v >> 1);
-	return r;
-}
-
-static __always_inline __u32 rtt_bucket(__u32 us)
-{
-	__u32 e, idx = us;
-
-	if (us >= RTT_LINEAR) {
-		e = log2_u32(us); /* >= 4 */
-		idx = RTT_LINEAR + ((e - 4) << RTT_SUB_BITS) +
-		      ((us >> (e - RTT_SUB_BITS)) & ((1 << RTT_SUB_BITS) - 1));
-	}
-	/* idx <= 127 for any u32; the opaque mask makes that visible to the
-	 * verifier (clang would otherwise fold it away). */
-	asm volatile("" : "+r"(idx));
-	return idx & (RTT_BUCKETS - 1);
-}
-
-SEC("tp_btf/tcp_probe")
-int BPF_PROG(on_tcp_probe, struct sock *sk, const struct sk_buff *skb)
-{
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct proc_stats *s;
-	__u32 srtt, idx;
-
-	if (!tp)
-		return 0;
-	srtt = tp->srtt_us >> 3;
-	if (!srtt)
-		return 0;
-	s = stats_of_sock(sk);
-	if (!s)
-		return 0;
-	ADD(s->rtt_sum_us, srtt);
-	ADD(s->rtt_count, 1);
-	if (!s->rtt_min_us || srtt < s->rtt_min_us)
-		s->rtt_min_us = srtt;
-	if (srtt > s->rtt_max_us)
-		s->rtt_max_us = srtt;
-	idx = rtt_bucket(srtt);
-	ADD(s->rtt_hist[idx], 1);
 	return 0;
 }
 

@@ -22,6 +22,7 @@ struct sock_state {
 	struct owner owner;
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
+	__u64 rtt_sampled_jiffies; /* last RTT sample, at most one per tick */
 	/* Owner is the listener's, until accept() names the real one. */
 	__u8 provisional;
 	__u8 _pad[7];

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks of `netsight stat` (issue 2), printed as markdown for BENCHMARKS.md:
+#  1. nginx + wrk on loopback: requests/s without and with `netsight stat`
+#     running, alternated PAIRS times in one run; the median ratio.
+#  2. ns per event of each BPF program under that load (kernel.bpf_stats_enabled).
+#  3. start-up: `netsight selftest` (load + attach every probe), median of 5.
+#  4. idle RSS of `netsight stat` after a few intervals.
+# Run as root after `cargo build --release`; needs nginx, wrk, bpftool, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/netsight}
+PAIRS=${PAIRS:-5}
+DUR=${DUR:-10}
+PORT=${PORT:-18080}
+
+for tool in nginx wrk bpftool python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install nginx wrk bpftool python3)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "bench: $BIN missing; run cargo build --release" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+ns_pid=
+cleanup() {
+    [ -n "$ns_pid" ] && kill "$ns_pid" 2>/dev/null || true
+    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    sysctl -qw kernel.bpf_stats_enabled=0 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cat > "$tmp/nginx.conf" <<EOF
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$PORT; location / { return 200 "netsight bench\n"; } }
+}
+EOF
+nginx -c "$tmp/nginx.conf" -p "$tmp"
+sleep 0.5
+
+rps() { wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/Requests\/sec/ {print $2}'; }
+
+start_netsight() {
+    "$BIN" stat --json -i 1 > /dev/null &
+    ns_pid=$!
+    sleep 1.5
+}
+stop_netsight() { kill -INT "$ns_pid"; wait "$ns_pid" || true; ns_pid=; }
+
+echo "## netsight stat overhead ($(date -u +%F), $(uname -r), $(nproc) cores)"
+echo
+echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback, alternated:"
+echo
+echo "| pair | without (req/s) | with netsight stat (req/s) | ratio |"
+echo "|---|---|---|---|"
+ratios=()
+sysctl -qw kernel.bpf_stats_enabled=1
+for i in $(seq 1 "$PAIRS"); do
+    without=$(rps)
+    bpftool prog show --json > "$tmp/progs-before.json"
+    start_netsight
+    with=$(rps)
+    if [ "$i" -eq "$PAIRS" ]; then
+        # Per-program cost, read while the last run's programs are still loaded.
+        bpftool prog show --json > "$tmp/progs.json"
+    fi
+    stop_netsight
+    ratio=$(python3 -c "print(f'{$with/$without:.4f}')")
+    ratios+=("$ratio")
+    echo "| $i | $without | $with | $ratio |"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo
+echo "Median ratio: **$median** (target >= 0.98)"
+echo
+echo "Per-program cost during the last 'with' run (kernel.bpf_stats_enabled):"
+echo
+echo "| program | runs | ns/run |"
+echo "|---|---|---|"
+python3 - "$tmp/progs-before.json" "$tmp/progs.json" <<'EOF'
+import json, sys
+before = {p["id"] for p in json.load(open(sys.argv[1]))}
+for p in json.load(open(sys.argv[2])):
+    # Programs that appeared with this netsight run are its own.
+    if p["id"] in before:
+        continue
+    runs = p.get("run_cnt", 0)
+    ns = f"{p['run_time_ns'] / runs:.0f}" if runs else "-"
+    print(f"| {p['name']} | {runs} | {ns} |")
+EOF
+sysctl -qw kernel.bpf_stats_enabled=0
+
+echo
+starts=()
+for _ in 1 2 3 4 5; do
+    starts+=("$("$BIN" selftest --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_ms"])')")
+done
+echo "Start to all programs attached (\`netsight selftest\`, 5 runs, ms): ${starts[*]}; median $(printf '%s\n' "${starts[@]}" | sort -n | sed -n 3p) (target <= 300)"
+
+"$BIN" stat --json -i 1 > /dev/null &
+ns_pid=$!
+sleep 5
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$ns_pid/status")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$ns_pid/status")
+stop_netsight
+echo
+echo "Idle \`netsight stat\` after 5 s: RSS $((rss / 1024)) MiB ($rss kB), peak $((hwm / 1024)) MiB (target <= 30 MB)"
