@@ -29,6 +29,8 @@ fn main() {
         "-Wall".into(),
         "-Wno-unused-function".into(),
         "-O2".into(),
+        // v3: atomic exchange (kernel 5.12+; the tracepoints we need are newer).
+        "-mcpu=v3".into(),
         "-g".into(),
         "-I".into(),
         include.clone().into(),

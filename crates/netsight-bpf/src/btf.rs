@@ -25,7 +25,10 @@ mod tests {
         }
         // inet_sock_set_state(sk, oldstate, newstate) on every kernel with BTF.
         assert_eq!(tracepoint_arity("inet_sock_set_state"), Some(3));
-        assert!(matches!(tracepoint_arity("tcp_retransmit_skb"), Some(2 | 3)));
+        assert!(matches!(
+            tracepoint_arity("tcp_retransmit_skb"),
+            Some(2 | 3)
+        ));
         assert_eq!(tracepoint_arity("no_such_tracepoint"), None);
     }
 }

@@ -73,6 +73,54 @@ pub struct SocketSnapshot {
     /// Monotonic ns when the connection was established (0: never).
     pub established_ns: u64,
     pub tcp: TcpGauges,
+    /// TCP I/O of this interval not yet in the owner's counters.
+    pub io: SocketIo,
+}
+
+/// TCP bytes and calls a socket accumulated since the last snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SocketIo {
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_calls: u64,
+    pub rx_calls: u64,
+}
+
+impl SocketIo {
+    pub fn is_zero(&self) -> bool {
+        *self == SocketIo::default()
+    }
+}
+
+/// Adds each socket's pending TCP I/O to its owner's counters (creating the
+/// entry for a process that did nothing else). Returns the I/O of sockets
+/// with no known owner, which the caller reports as lost.
+pub fn merge_socket_io(
+    counters: &mut Vec<(ProcIdentity, ProcCounters)>,
+    sockets: &[SocketSnapshot],
+) -> u64 {
+    let mut index: HashMap<ProcKey, usize> = counters
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.key, i))
+        .collect();
+    let mut orphaned = 0;
+    for s in sockets.iter().filter(|s| !s.io.is_zero()) {
+        let Some(owner) = &s.owner else {
+            orphaned += s.io.tx_calls + s.io.rx_calls;
+            continue;
+        };
+        let i = *index.entry(owner.key).or_insert_with(|| {
+            counters.push((owner.clone(), ProcCounters::default()));
+            counters.len() - 1
+        });
+        let c = &mut counters[i].1;
+        c.tcp_tx_bytes += s.io.tx_bytes;
+        c.tcp_rx_bytes += s.io.rx_bytes;
+        c.tcp_tx_calls += s.io.tx_calls;
+        c.tcp_rx_calls += s.io.rx_calls;
+    }
+    orphaned
 }
 
 /// TCP gauges of one connection, as `ss -ti` would show them.

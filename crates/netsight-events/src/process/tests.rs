@@ -34,6 +34,7 @@ fn tcp_sock(
             in_flight: 2,
             ..Default::default()
         },
+        io: SocketIo::default(),
     }
 }
 
@@ -160,4 +161,56 @@ fn json_has_spec_fields_in_order() {
         "{\"type\":\"process\",\"ts\":\"2026-11-22T10:00:01.000Z\",\"interval_s\":1.0,\"pid\":1,"
     ));
     assert!(json.ends_with("\"sockets\":0,\"lost_events\":3}"));
+}
+
+#[test]
+fn socket_io_is_added_to_its_owner() {
+    let a = id(1, 1, "a");
+    let b = id(2, 1, "b");
+    let mut counters = vec![(
+        a.clone(),
+        ProcCounters {
+            tcp_tx_bytes: 10,
+            tcp_tx_calls: 1,
+            ..Default::default()
+        },
+    )];
+    let mut s1 = tcp_sock(Some(a.clone()), TcpState::Established, 1, 0, 0);
+    s1.io = SocketIo {
+        tx_bytes: 5,
+        rx_bytes: 7,
+        tx_calls: 1,
+        rx_calls: 2,
+    };
+    let mut s2 = tcp_sock(Some(b.clone()), TcpState::Established, 1, 0, 0);
+    s2.io = SocketIo {
+        tx_bytes: 100,
+        tx_calls: 1,
+        ..Default::default()
+    };
+    let mut s3 = tcp_sock(None, TcpState::Established, 1, 0, 0);
+    s3.io = SocketIo {
+        rx_bytes: 1,
+        rx_calls: 1,
+        ..Default::default()
+    };
+    let orphaned = merge_socket_io(&mut counters, &[s1, s2, s3]);
+    assert_eq!(orphaned, 1);
+    let get = |k: &ProcIdentity| {
+        counters
+            .iter()
+            .find(|(id, _)| id == k)
+            .map(|(_, c)| c.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            get(&a).tcp_tx_bytes,
+            get(&a).tcp_rx_bytes,
+            get(&a).tcp_tx_calls,
+            get(&a).tcp_rx_calls
+        ),
+        (15, 7, 2, 2)
+    );
+    assert_eq!(get(&b).tcp_tx_bytes, 100);
 }

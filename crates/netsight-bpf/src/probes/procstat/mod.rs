@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject};
-use netsight_events::process::{ProcCounters, ProcIdentity, SocketSnapshot};
+use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketSnapshot};
 
 use crate::loader::{self, Error};
 
@@ -52,6 +52,8 @@ pub struct ProcStat {
     _links: Vec<Link>,
     iter_link: Link,
     epoch: u32,
+    /// I/O calls found on sockets without an owner (cumulative).
+    orphaned_io: u64,
 }
 
 impl ProcStat {
@@ -106,6 +108,7 @@ impl ProcStat {
             _links: links,
             iter_link,
             epoch: 0,
+            orphaned_io: 0,
         })
     }
 
@@ -121,12 +124,13 @@ impl ProcStat {
         } else {
             &self.skel.maps.stats_a
         };
-        let counters = drain_map(map)?;
+        let mut counters = drain_map(map)?;
         let sockets = self.sockets()?;
+        self.orphaned_io += process::merge_socket_io(&mut counters, &sockets);
         Ok(Drain {
             counters,
             sockets,
-            kernel_losses: self.kernel_losses(),
+            kernel_losses: self.kernel_losses() + self.orphaned_io,
         })
     }
 

@@ -103,6 +103,26 @@ static __always_inline struct proc_stats *stats_of(const struct owner *o)
 	return stats_in(&stats_a, o);
 }
 
+/* Moves a socket's pending TCP I/O into a process's counters. The exchange
+ * makes each byte land exactly once, whoever folds concurrently. */
+static __always_inline void fold_io(struct sock_state *st, struct proc_stats *s)
+{
+	__u64 v;
+
+	v = __sync_lock_test_and_set(&st->tx_bytes, 0);
+	if (v)
+		ADD(s->tcp_tx_bytes, v);
+	v = __sync_lock_test_and_set(&st->tx_calls, 0);
+	if (v)
+		ADD(s->tcp_tx_calls, v);
+	v = __sync_lock_test_and_set(&st->rx_bytes, 0);
+	if (v)
+		ADD(s->tcp_rx_bytes, v);
+	v = __sync_lock_test_and_set(&st->rx_calls, 0);
+	if (v)
+		ADD(s->tcp_rx_calls, v);
+}
+
 /* A passively opened socket's first use by a process: that process
  * accepted it. With the accept tracepoints on, accept() already named the
  * owner and counted the open; otherwise the open is counted here. */
@@ -133,10 +153,18 @@ static __always_inline struct sock_state *claim(struct sock *sk)
 	st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return NULL;
-	if (st->provisional)
+	if (st->provisional) {
 		adopt(sk, st);
-	else if (st->owner.key.tgid != tgid)
+	} else if (st->owner.key.tgid != tgid) {
+		/* Pending I/O belongs to the previous owner. */
+		if (st->owner.key.tgid) {
+			struct proc_stats *s = stats_of(&st->owner);
+
+			if (s)
+				fold_io(st, s);
+		}
 		owner_from_current(&st->owner);
+	}
 	return st;
 }
 
@@ -266,12 +294,9 @@ static __always_inline __u32 rtt_bucket(__u32 us)
 static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, struct proc_stats *s)
 {
 	struct tcp_sock *tp;
-	__u64 now = bpf_jiffies64();
 	__u32 srtt, idx;
 
-	if (st->rtt_sampled_jiffies == now)
-		return;
-	st->rtt_sampled_jiffies = now;
+	st->rtt_sampled_jiffies = bpf_jiffies64();
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
@@ -288,6 +313,40 @@ static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, s
 	ADD(s->rtt_hist[idx], 1);
 }
 
+static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st, int ret, bool tx)
+{
+	struct proc_stats *s = NULL;
+
+	if (st->rtt_sampled_jiffies != bpf_jiffies64()) {
+		s = stats_of(&st->owner);
+		if (s)
+			sample_rtt(sk, st, s);
+	}
+	if (sk->__sk_common.skc_state != NS_TCP_CLOSE) {
+		if (tx) {
+			ADD(st->tx_bytes, ret);
+			ADD(st->tx_calls, 1);
+		} else {
+			ADD(st->rx_bytes, ret);
+			ADD(st->rx_calls, 1);
+		}
+		return;
+	}
+	/* Already folded at close (e.g. reading what arrived before the
+	 * peer's FIN): charge the process directly. */
+	if (!s)
+		s = stats_of(&st->owner);
+	if (!s)
+		return;
+	if (tx) {
+		ADD(s->tcp_tx_bytes, ret);
+		ADD(s->tcp_tx_calls, 1);
+	} else {
+		ADD(s->tcp_rx_bytes, ret);
+		ADD(s->tcp_rx_calls, 1);
+	}
+}
+
 static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 {
 	struct sock_state *st;
@@ -302,26 +361,20 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 	st = claim(sk);
 	if (!st)
 		return;
+	if (proto == NS_IPPROTO_TCP) {
+		count_tcp_io(sk, st, ret, tx);
+		return;
+	}
+	/* UDP sockets end without a tracepoint to fold at: count directly. */
 	s = stats_of(&st->owner);
 	if (!s)
 		return;
-	if (proto == NS_IPPROTO_TCP) {
-		sample_rtt(sk, st, s);
-		if (tx) {
-			ADD(s->tcp_tx_bytes, ret);
-			ADD(s->tcp_tx_calls, 1);
-		} else {
-			ADD(s->tcp_rx_bytes, ret);
-			ADD(s->tcp_rx_calls, 1);
-		}
+	if (tx) {
+		ADD(s->udp_tx_bytes, ret);
+		ADD(s->udp_tx_packets, 1);
 	} else {
-		if (tx) {
-			ADD(s->udp_tx_bytes, ret);
-			ADD(s->udp_tx_packets, 1);
-		} else {
-			ADD(s->udp_rx_bytes, ret);
-			ADD(s->udp_rx_packets, 1);
-		}
+		ADD(s->udp_rx_bytes, ret);
+		ADD(s->udp_rx_packets, 1);
 	}
 }
 
@@ -352,6 +405,7 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 	s = stats_of(&st->owner);
 	if (!s)
 		return;
+	fold_io(st, s);
 	if (st->provisional) {
 		/* Closed before any process used it: the listener's process
 		 * held it (in its accept queue, or accepted and left idle). */
@@ -615,6 +669,15 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 			r.bytes_acked = tp->bytes_acked;
 			r.bytes_received = tp->bytes_received;
 		}
+	}
+	/* The storage through the helper is a map value, where atomics are
+	 * allowed: take the pending I/O for this interval. */
+	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
+	if (st) {
+		r.tx_bytes = __sync_lock_test_and_set(&st->tx_bytes, 0);
+		r.rx_bytes = __sync_lock_test_and_set(&st->rx_bytes, 0);
+		r.tx_calls = __sync_lock_test_and_set(&st->tx_calls, 0);
+		r.rx_calls = __sync_lock_test_and_set(&st->rx_calls, 0);
 	}
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;

@@ -23,6 +23,13 @@ struct sock_state {
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
 	__u64 rtt_sampled_jiffies; /* last RTT sample, at most one per tick */
+	/* TCP I/O not yet charged to the owner's counters: moved there by the
+	 * socket iterator each interval, at close, and when the owner changes.
+	 * Counting here keeps the send/recv path free of hash lookups. */
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
 	/* Owner is the listener's, until accept() names the real one. */
 	__u8 provisional;
 	__u8 _pad[7];
@@ -104,6 +111,11 @@ struct sock_snapshot {
 	__u32 total_retrans;
 	__u64 bytes_acked;
 	__u64 bytes_received;
+	/* TCP I/O since the last snapshot (see sock_state). */
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
 };
 
 /* Things the kernel side could not record; shown as lost events. */

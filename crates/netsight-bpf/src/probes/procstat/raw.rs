@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netsight_events::process::{
-    ProcCounters, ProcIdentity, ProcKey, Protocol, SocketSnapshot, TcpGauges, TcpState,
+    ProcCounters, ProcIdentity, ProcKey, Protocol, SocketIo, SocketSnapshot, TcpGauges, TcpState,
 };
 use netsight_events::rtt::{RttHistogram, BUCKETS};
 
@@ -126,6 +126,12 @@ pub fn snapshots(buf: &[u8]) -> Vec<SocketSnapshot> {
                 total_retrans: r.total_retrans,
                 bytes_acked: r.bytes_acked,
                 bytes_received: r.bytes_received,
+            },
+            io: SocketIo {
+                tx_bytes: r.tx_bytes,
+                rx_bytes: r.rx_bytes,
+                tx_calls: r.tx_calls,
+                rx_calls: r.rx_calls,
             },
         })
         .collect()

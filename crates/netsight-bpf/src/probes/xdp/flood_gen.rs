@@ -12,7 +12,12 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 
 use super::error::{Result, XdpError};
 
-#[allow(clippy::all, clippy::undocumented_unsafe_blocks, dead_code, missing_docs)]
+#[allow(
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    dead_code,
+    missing_docs
+)]
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/xdpgen.skel.rs"));
 }
@@ -36,17 +41,22 @@ impl FloodGen {
         let mut open = skel::XdpgenSkelBuilder::default()
             .open(&mut storage)
             .map_err(|e| XdpError::bpf("opening the generator", e))?;
-        let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| XdpError::Io {
-            context: "generator has no rodata".into(),
-            source: std::io::ErrorKind::InvalidData.into(),
-        })?;
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| XdpError::Io {
+                context: "generator has no rodata".into(),
+                source: std::io::ErrorKind::InvalidData.into(),
+            })?;
         rodata.out_ifindex = out_ifindex;
         rodata.src_base = u32::from(src_base);
         rodata.src_blocks = blocks.max(1);
         crate::loader::take_log();
-        let skel = open
-            .load()
-            .map_err(|source| XdpError::Load { source, log: crate::loader::take_log() })?;
+        let skel = open.load().map_err(|source| XdpError::Load {
+            source,
+            log: crate::loader::take_log(),
+        })?;
         let prog = skel
             .progs
             .netsight_xdp_gen
@@ -69,9 +79,13 @@ impl FloodGen {
         opts.flags = LIVE_FRAMES;
         opts.batch_size = BATCH;
         // SAFETY: frame outlives the call and its length is given.
-        let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog.as_fd().as_raw_fd(), &mut opts) };
+        let rc =
+            unsafe { libbpf_sys::bpf_prog_test_run_opts(self.prog.as_fd().as_raw_fd(), &mut opts) };
         if rc < 0 {
-            return Err(XdpError::io("BPF_PROG_TEST_RUN (live frames)", std::io::Error::from_raw_os_error(-rc)));
+            return Err(XdpError::io(
+                "BPF_PROG_TEST_RUN (live frames)",
+                std::io::Error::from_raw_os_error(-rc),
+            ));
         }
         Ok(())
     }
