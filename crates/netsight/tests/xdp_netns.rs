@@ -10,15 +10,30 @@ use serde_json::Value;
 use xdp_support::*;
 
 /// Prefixes only these tests use, so a blacklist shared with others is safe.
-const RULES: [&str; 4] = ["198.51.100.0/24", "198.51.100.7/32", "2001:db8:77::/48", "2001:db8:78::/48"];
+const RULES: [&str; 4] = [
+    "198.51.100.0/24",
+    "198.51.100.7/32",
+    "2001:db8:77::/48",
+    "2001:db8:78::/48",
+];
 
 fn ok(out: std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn rule_hits(stats: &Value, cidr: &str) -> u64 {
-    stats["rules"].as_array().unwrap().iter().find(|r| r["cidr"] == cidr).map(|r| r["hits"].as_u64().unwrap()).unwrap()
+    stats["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cidr"] == cidr)
+        .map(|r| r["hits"].as_u64().unwrap())
+        .unwrap()
 }
 
 /// Removes this test's rules even if the test fails.
@@ -26,8 +41,13 @@ struct RulesGuard<'a>(&'a VethPair);
 
 impl Drop for RulesGuard<'_> {
     fn drop(&mut self) {
-        let _ = self.0.netsight(&self.0.b, &["xdp", "detach", &self.0.dev_b]);
-        let _ = self.0.netsight(&self.0.b, &["xdp", "del"].into_iter().chain(RULES).collect::<Vec<_>>());
+        let _ = self
+            .0
+            .netsight(&self.0.b, &["xdp", "detach", &self.0.dev_b]);
+        let _ = self.0.netsight(
+            &self.0.b,
+            &["xdp", "del"].into_iter().chain(RULES).collect::<Vec<_>>(),
+        );
     }
 }
 
@@ -51,16 +71,26 @@ fn drops_and_counts_exactly(mode: &str, tag: &str) {
     frames.extend(std::iter::repeat_n(udp_v4(host4, dst4, &[]), 7));
     frames.extend(std::iter::repeat_n(udp_v4(bad4, dst4, &[(VLAN, 5)]), 3));
     frames.extend(std::iter::repeat_n(udp_v6(bad6, dst6, &[]), 40));
-    frames.extend(std::iter::repeat_n(udp_v6(bad6, dst6, &[(QINQ, 5), (VLAN, 6)]), 2));
+    frames.extend(std::iter::repeat_n(
+        udp_v6(bad6, dst6, &[(QINQ, 5), (VLAN, 6)]),
+        2,
+    ));
     frames.extend(std::iter::repeat_n(udp_v4(good4, dst4, &[]), 30));
     frames.extend(std::iter::repeat_n(udp_v6(good6, dst6, &[]), 20));
-    frames.extend(std::iter::repeat_n(udp_v4(bad4, dst4, &[])[..14 + 12].to_vec(), 4)); // truncated
+    frames.extend(std::iter::repeat_n(
+        udp_v4(bad4, dst4, &[])[..14 + 12].to_vec(),
+        4,
+    )); // truncated
     let before = ip_in_receives(&net);
     net.send(&frames);
 
-    let stats: Value = serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
+    let stats: Value =
+        serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
     let ifaces = stats["interfaces"].as_array().unwrap();
-    let me = ifaces.iter().find(|i| i["ifname"] == net.dev_b.as_str()).expect("attached interface listed");
+    let me = ifaces
+        .iter()
+        .find(|i| i["ifname"] == net.dev_b.as_str())
+        .expect("attached interface listed");
     assert_eq!(me["mode"], mode);
     assert_eq!(me["dropped"], 50 + 7 + 3 + 40 + 2, "{stats}");
     assert_eq!(me["passed"], 30 + 20 + 4, "{stats}");
@@ -69,7 +99,10 @@ fn drops_and_counts_exactly(mode: &str, tag: &str) {
     assert_eq!(rule_hits(&stats, "2001:db8:77::/48"), 42);
     assert_eq!(rule_hits(&stats, "2001:db8:78::/48"), 0);
     // The other sources really reached the IPv4 stack behind the filter.
-    assert!(ip_in_receives(&net) - before >= 30, "legitimate IPv4 frames were not received");
+    assert!(
+        ip_in_receives(&net) - before >= 30,
+        "legitimate IPv4 frames were not received"
+    );
 
     // Errors: attaching twice, unknown interface, bad prefix -> exit 2.
     for args in [
@@ -79,26 +112,46 @@ fn drops_and_counts_exactly(mode: &str, tag: &str) {
         vec!["xdp", "del", "203.0.113.0/24"],
     ] {
         let out = net.netsight(&net.b, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "one-line error: {err}");
     }
 
     ok(net.netsight(&net.b, &["xdp", "detach", &net.dev_b]));
     let link = sh(&["ip", "-n", &net.b, "-d", "link", "show", &net.dev_b]);
-    assert!(!link.contains("prog/xdp"), "XDP program left after detach: {link}");
+    assert!(
+        !link.contains("prog/xdp"),
+        "XDP program left after detach: {link}"
+    );
     let out = net.netsight(&net.b, &["xdp", "detach", &net.dev_b]);
-    assert_eq!(out.status.code(), Some(2), "detaching twice must be a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "detaching twice must be a usage error"
+    );
     // After detach the frames reach the stack again: nothing is dropped.
-    let stats: Value = serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
-    assert!(stats["interfaces"].as_array().unwrap().iter().all(|i| i["ifname"] != net.dev_b.as_str()));
+    let stats: Value =
+        serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
+    assert!(stats["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["ifname"] != net.dev_b.as_str()));
 }
 
 fn ip_in_receives(net: &VethPair) -> i64 {
     let snmp = sh(&["ip", "netns", "exec", &net.b, "cat", "/proc/net/snmp"]);
     let mut lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
     let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
-    let i = names.split_whitespace().position(|n| n == "InReceives").unwrap();
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "InReceives")
+        .unwrap();
     values.split_whitespace().nth(i).unwrap().parse().unwrap()
 }
 
@@ -135,17 +188,27 @@ fn filter_outlives_the_cli_and_detach_removes_every_trace() {
     assert!(link.contains("prog/xdp"), "{link}");
     // Rules added later apply to the running filter.
     ok(net.netsight(&net.b, &["xdp", "add", RULES[0]]));
-    net.send(&[udp_v4(Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(10, 79, 0, 2), &[])]);
-    let stats: Value = serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
+    net.send(&[udp_v4(
+        Ipv4Addr::new(198, 51, 100, 1),
+        Ipv4Addr::new(10, 79, 0, 2),
+        &[],
+    )]);
+    let stats: Value =
+        serde_json::from_str(&ok(net.netsight(&net.b, &["xdp", "stats", "--json"]))).unwrap();
     assert_eq!(rule_hits(&stats, RULES[0]), 1);
     ok(net.netsight(&net.b, &["xdp", "del", RULES[0]]));
     ok(net.netsight(&net.b, &["xdp", "detach", &net.dev_b]));
     let link = sh(&["ip", "-n", &net.b, "link", "show", &net.dev_b]);
     assert!(!link.contains("prog/xdp"), "{link}");
     // No rule and no attachment left: no pins either (unless someone else's).
-    let pins = std::fs::read_dir("/sys/fs/bpf/netsight/xdp").map(|d| d.count()).unwrap_or(0);
+    let pins = std::fs::read_dir("/sys/fs/bpf/netsight/xdp")
+        .map(|d| d.count())
+        .unwrap_or(0);
     let others = std::fs::read_dir("/sys/fs/bpf/netsight/xdp")
-        .map(|d| d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("link_")))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("link_"))
+        })
         .unwrap_or(false);
     assert!(pins == 0 || others, "pins left behind");
 }

@@ -14,7 +14,12 @@ fn cidrs(list: &[&str]) -> Vec<Cidr> {
 
 fn hits(bl: &Blacklist, cidr: &str) -> u64 {
     let c: Cidr = cidr.parse().unwrap();
-    bl.rule_hits().unwrap().into_iter().find(|r| r.cidr == c).map(|r| r.hits).expect("rule present")
+    bl.rule_hits()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.cidr == c)
+        .map(|r| r.hits)
+        .expect("rule present")
 }
 
 const DST4: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
@@ -27,7 +32,15 @@ fn verdicts_and_exact_counts() {
         return;
     }
     let bl = Blacklist::private().unwrap();
-    let added = bl.add(&cidrs(&["10.1.0.0/16", "10.1.2.0/24", "10.1.2.3/32", "2001:db8::/32", "fd00::/8"])).unwrap();
+    let added = bl
+        .add(&cidrs(&[
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "10.1.2.3/32",
+            "2001:db8::/32",
+            "fd00::/8",
+        ]))
+        .unwrap();
     assert_eq!(added.added, 5);
     let prog = bl.test_program(0).unwrap();
 
@@ -54,7 +67,10 @@ fn verdicts_and_exact_counts() {
         // A v4 destination equal to a blacklisted prefix must not matter.
         (udp_v4(good4, bad4, &[]), Verdict::Pass),
         // Three tags are deeper than the parser goes: passed, not misread.
-        (udp_v4(bad4, DST4, &[(QINQ, 1), (VLAN, 2), (VLAN, 3)]), Verdict::Pass),
+        (
+            udp_v4(bad4, DST4, &[(QINQ, 1), (VLAN, 2), (VLAN, 3)]),
+            Verdict::Pass,
+        ),
     ];
     for (i, (frame, want)) in cases.iter().enumerate() {
         assert_eq!(prog.run(frame).unwrap(), *want, "case {i}");
@@ -100,8 +116,15 @@ fn truncated_frames_are_never_misread() {
                 Err(e) => panic!("length {len}: {e}"),
             };
             ran += 1;
-            let want = if len >= *header_end { Verdict::Drop } else { Verdict::Pass };
-            assert_eq!(verdict, want, "frame of {len} bytes (headers end at {header_end})");
+            let want = if len >= *header_end {
+                Verdict::Drop
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(
+                verdict, want,
+                "frame of {len} bytes (headers end at {header_end})"
+            );
         }
     }
     assert!(ran > 100, "only {ran} runs");

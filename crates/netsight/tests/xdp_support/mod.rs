@@ -18,7 +18,10 @@ pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0x77, 0x01];
 pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0x77, 0x02];
 
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -90,8 +93,15 @@ pub const VLAN: u16 = 0x8100;
 pub const QINQ: u16 = 0x88A8;
 
 pub fn sh(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -116,17 +126,62 @@ impl VethPair {
         drop(p.clone_names());
         sh(&["ip", "netns", "add", &p.a]);
         sh(&["ip", "netns", "add", &p.b]);
-        sh(&["ip", "link", "add", &p.dev_a, "netns", &p.a, "type", "veth", "peer", "name", &p.dev_b, "netns", &p.b]);
+        sh(&[
+            "ip", "link", "add", &p.dev_a, "netns", &p.a, "type", "veth", "peer", "name", &p.dev_b,
+            "netns", &p.b,
+        ]);
         // Only crafted frames may reach b: no IPv6 chatter from a.
-        sh(&["ip", "netns", "exec", &p.a, "sysctl", "-qw", &format!("net.ipv6.conf.{}.disable_ipv6=1", p.dev_a)]);
-        sh(&["ip", "-n", &p.a, "link", "set", &p.dev_a, "address", &mac(&MAC_A), "up"]);
-        sh(&["ip", "-n", &p.b, "link", "set", &p.dev_b, "address", &mac(&MAC_B), "up"]);
-        sh(&["ip", "-n", &p.b, "addr", "add", "10.79.0.2/24", "dev", &p.dev_b]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &p.a,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", p.dev_a),
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &p.a,
+            "link",
+            "set",
+            &p.dev_a,
+            "address",
+            &mac(&MAC_A),
+            "up",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &p.b,
+            "link",
+            "set",
+            &p.dev_b,
+            "address",
+            &mac(&MAC_B),
+            "up",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &p.b,
+            "addr",
+            "add",
+            "10.79.0.2/24",
+            "dev",
+            &p.dev_b,
+        ]);
         p
     }
 
     fn clone_names(&self) -> VethPair {
-        VethPair { a: self.a.clone(), b: self.b.clone(), dev_a: self.dev_a.clone(), dev_b: self.dev_b.clone() }
+        VethPair {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            dev_a: self.dev_a.clone(),
+            dev_b: self.dev_b.clone(),
+        }
     }
 
     /// `ip netns exec <ns> netsight ARGS`.
@@ -141,7 +196,9 @@ impl VethPair {
     /// Sends each frame once out of `dev_a`, from inside namespace `a`.
     pub fn send(&self, frames: &[Vec<u8>]) {
         let (ns, dev, frames) = (self.a.clone(), self.dev_a.clone(), frames.to_vec());
-        std::thread::spawn(move || send_in_netns(&ns, &dev, &frames)).join().expect("sender thread");
+        std::thread::spawn(move || send_in_netns(&ns, &dev, &frames))
+            .join()
+            .expect("sender thread");
     }
 }
 
@@ -154,14 +211,18 @@ impl Drop for VethPair {
 }
 
 fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Moves this thread into /run/netns/<ns>, then writes raw frames on `dev`.
 fn send_in_netns(ns: &str, dev: &str, frames: &[Vec<u8>]) {
     let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("open netns");
     // SAFETY: setns on a valid namespace fd; only this thread changes namespace.
-    assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0, "setns");
+    let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns");
     let name = std::ffi::CString::new(dev).unwrap();
     // SAFETY: name is NUL-terminated.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -186,7 +247,12 @@ fn send_in_netns(ns: &str, dev: &str, frames: &[Vec<u8>]) {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
-        assert_eq!(n, frame.len() as isize, "sendto: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
     }
     // SAFETY: closing the socket we opened.
     unsafe { libc::close(fd) };

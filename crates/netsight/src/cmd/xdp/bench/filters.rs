@@ -69,10 +69,15 @@ impl Case {
 pub enum Installed {
     Nothing,
     Netfilter(Case),
-    Xdp { _bl: Blacklist, att: Attachment },
+    Xdp { bl: Box<Blacklist>, att: Attachment },
 }
 
-fn iptables_script(table: &str, chain: &str, head: &[&str], rules: impl Iterator<Item = String>) -> String {
+fn iptables_script(
+    table: &str,
+    chain: &str,
+    head: &[&str],
+    rules: impl Iterator<Item = String>,
+) -> String {
     let mut s = format!("*{table}\n:{chain} ACCEPT [0:0]\n");
     for h in head {
         let _ = writeln!(s, "-A {chain} {h}");
@@ -89,7 +94,10 @@ pub fn install(topo: &Topology, case: Case, prefixes: &[String]) -> anyhow::Resu
         Case::NoFilter => Ok(Installed::Nothing),
         Case::IptablesRaw => {
             let rules = prefixes.iter().map(|p| format!("-s {p} -j DROP"));
-            topo.in_rx_stdin(&["iptables-restore"], &iptables_script("raw", "PREROUTING", &[], rules))?;
+            topo.in_rx_stdin(
+                &["iptables-restore"],
+                &iptables_script("raw", "PREROUTING", &[], rules),
+            )?;
             Ok(Installed::Netfilter(case))
         }
         Case::IptablesInput => {
@@ -97,32 +105,50 @@ pub fn install(topo: &Topology, case: Case, prefixes: &[String]) -> anyhow::Resu
             // first, so conntrack sees (and tracks) every packet.
             let rules = prefixes.iter().map(|p| format!("-s {p} -j DROP"));
             let head = ["-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"];
-            topo.in_rx_stdin(&["iptables-restore"], &iptables_script("filter", "INPUT", &head, rules))?;
+            topo.in_rx_stdin(
+                &["iptables-restore"],
+                &iptables_script("filter", "INPUT", &head, rules),
+            )?;
             Ok(Installed::Netfilter(case))
         }
         Case::Nftables => {
-            let mut s = String::from("table ip nsbench {\n set bl { type ipv4_addr; flags interval; elements = {\n");
+            let mut s = String::from(
+                "table ip nsbench {\n set bl { type ipv4_addr; flags interval; elements = {\n",
+            );
             s.push_str(&prefixes.join(",\n"));
             s.push_str("\n} }\n chain pre { type filter hook prerouting priority raw; ip saddr @bl counter drop; }\n}\n");
             topo.in_rx_stdin(&["nft", "-f", "-"], &s)?;
             Ok(Installed::Netfilter(case))
         }
         Case::Ipset => {
-            let mut s = format!("create nsbench-bl hash:net family inet hashsize 65536 maxelem {}\n", prefixes.len().max(65536) * 2);
+            let mut s = format!(
+                "create nsbench-bl hash:net family inet hashsize 65536 maxelem {}\n",
+                prefixes.len().max(65536) * 2
+            );
             for p in prefixes {
                 let _ = writeln!(s, "add nsbench-bl {p}");
             }
             topo.in_rx_stdin(&["ipset", "restore"], &s)?;
             let rule = ["-m set --match-set nsbench-bl src -j DROP"];
-            topo.in_rx_stdin(&["iptables-restore"], &iptables_script("raw", "PREROUTING", &rule, std::iter::empty()))?;
+            topo.in_rx_stdin(
+                &["iptables-restore"],
+                &iptables_script("raw", "PREROUTING", &rule, std::iter::empty()),
+            )?;
             Ok(Installed::Netfilter(case))
         }
         Case::XdpGeneric | Case::XdpNative => {
-            let mode = if case == Case::XdpNative { XdpMode::Native } else { XdpMode::Generic };
+            let mode = if case == Case::XdpNative {
+                XdpMode::Native
+            } else {
+                XdpMode::Generic
+            };
             // A private blacklist: the host's pinned one is never touched, and
             // the filter dies with this process whatever happens.
             let bl = Blacklist::private()?;
-            let cidrs: Vec<Cidr> = prefixes.iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
+            let cidrs: Vec<Cidr> = prefixes
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<_, _>>()?;
             bl.add(&cidrs)?;
             let dev = topo.rx_dev.clone();
             let (bl, att) = spawn_in(&topo.rx_ns, "xdp-attach", None, move || {
@@ -131,7 +157,10 @@ pub fn install(topo: &Topology, case: Case, prefixes: &[String]) -> anyhow::Resu
             })?
             .join()
             .map_err(|_| anyhow::anyhow!("attach thread panicked"))??;
-            Ok(Installed::Xdp { _bl: bl, att })
+            Ok(Installed::Xdp {
+                bl: Box::new(bl),
+                att,
+            })
         }
     }
 }
@@ -141,7 +170,7 @@ impl Installed {
     pub fn dropped(&self, topo: &Topology) -> anyhow::Result<Option<u64>> {
         match self {
             Installed::Nothing => Ok(None),
-            Installed::Xdp { _bl, att } => Ok(Some(_bl.iface_counters(att.slot())?.1)),
+            Installed::Xdp { bl, att } => Ok(Some(bl.iface_counters(att.slot())?.1)),
             Installed::Netfilter(case) => {
                 let (table, chain) = match case {
                     Case::IptablesInput => ("filter", "INPUT"),
@@ -162,19 +191,32 @@ impl Installed {
     pub fn remove(self, topo: &Topology) -> anyhow::Result<()> {
         match self {
             Installed::Nothing | Installed::Xdp { .. } => Ok(()), // dropping the link detaches
-            Installed::Netfilter(Case::IptablesInput) => topo.in_rx(&["iptables", "-F", "INPUT"]).map(drop),
-            Installed::Netfilter(Case::Nftables) => topo.in_rx(&["nft", "delete", "table", "ip", "nsbench"]).map(drop),
+            Installed::Netfilter(Case::IptablesInput) => {
+                topo.in_rx(&["iptables", "-F", "INPUT"]).map(drop)
+            }
+            Installed::Netfilter(Case::Nftables) => topo
+                .in_rx(&["nft", "delete", "table", "ip", "nsbench"])
+                .map(drop),
             Installed::Netfilter(Case::Ipset) => {
                 topo.in_rx(&["iptables", "-t", "raw", "-F", "PREROUTING"])?;
                 topo.in_rx(&["ipset", "destroy", "nsbench-bl"]).map(drop)
             }
-            Installed::Netfilter(_) => topo.in_rx(&["iptables", "-t", "raw", "-F", "PREROUTING"]).map(drop),
+            Installed::Netfilter(_) => topo
+                .in_rx(&["iptables", "-t", "raw", "-F", "PREROUTING"])
+                .map(drop),
         }
     }
 }
 
 fn nft_counter(topo: &Topology) -> anyhow::Result<u64> {
     let out = topo.in_rx(&["nft", "list", "chain", "ip", "nsbench", "pre"])?;
-    let after = out.split("counter packets ").nth(1).context("no nft counter")?;
-    Ok(after.split_whitespace().next().context("nft counter")?.parse()?)
+    let after = out
+        .split("counter packets ")
+        .nth(1)
+        .context("no nft counter")?;
+    Ok(after
+        .split_whitespace()
+        .next()
+        .context("nft counter")?
+        .parse()?)
 }

@@ -22,7 +22,9 @@ pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>) -> anyhow::Result<()>
                 let stop = stop.clone();
                 workers.push(std::thread::spawn(move || echo(conn, &stop)));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -43,7 +45,14 @@ fn echo(mut conn: TcpStream, stop: &AtomicBool) {
                     return;
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(_) => return,
         }
     }
@@ -51,7 +60,11 @@ fn echo(mut conn: TcpStream, stop: &AtomicBool) {
 
 /// One client connection: request, wait for the response, count, repeat.
 /// A timed-out exchange reconnects (its partial data is unusable).
-pub fn client(server: SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) -> anyhow::Result<()> {
+pub fn client(
+    server: SocketAddr,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
     let req = [0x5au8; MSG];
     let mut resp = [0u8; MSG];
     while !stop.load(Ordering::Relaxed) {

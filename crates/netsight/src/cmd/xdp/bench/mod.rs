@@ -52,26 +52,39 @@ pub struct Settings {
 fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
     let duration = args.duration.unwrap_or(if args.quick { 0.3 } else { 5.0 });
     if !(0.1..=600.0).contains(&duration) {
-        return Err(usage(format!("--duration {duration}: must be between 0.1 and 600 seconds")));
+        return Err(usage(format!(
+            "--duration {duration}: must be between 0.1 and 600 seconds"
+        )));
     }
-    let large = args.prefixes.unwrap_or(if args.quick { 1000 } else { 100_000 });
+    let large = args
+        .prefixes
+        .unwrap_or(if args.quick { 1000 } else { 100_000 });
     if !(2..=MAX_RULES as usize).contains(&large) {
-        return Err(usage(format!("--prefixes {large}: must be between 2 and {MAX_RULES}")));
+        return Err(usage(format!(
+            "--prefixes {large}: must be between 2 and {MAX_RULES}"
+        )));
     }
     let cases = if args.cases.is_empty() {
         filters::ALL.to_vec()
     } else {
         let mut out = Vec::new();
         for name in &args.cases {
-            let case = filters::ALL.iter().find(|c| c.id() == name).ok_or_else(|| {
-                usage(format!("--cases: unknown case '{name}'"))
-            })?;
+            let case = filters::ALL
+                .iter()
+                .find(|c| c.id() == name)
+                .ok_or_else(|| usage(format!("--cases: unknown case '{name}'")))?;
             out.push(*case);
         }
         out
     };
     let warmup = if args.quick { 0.2 } else { 1.0 };
-    Ok(Settings { duration, warmup, large, cases, quick: args.quick })
+    Ok(Settings {
+        duration,
+        warmup,
+        large,
+        cases,
+        quick: args.quick,
+    })
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 //! The blacklisted prefixes: prefix i is 10.0.0.0 + 64*i, a /26 (so 100k
-//! prefixes span 10.0.0.0 - 10.97.169.255); with one prefix the rule is
+//! prefixes span 10.0.0.0 - 10.97.167.255); with one prefix the rule is
 //! 10.0.0.0/8. The flood (xdpgen.bpf.c) spreads its sources over the /26
 //! blocks of the large set in both cases: only the rule count changes.
 
@@ -18,7 +18,6 @@ pub fn all(count: usize) -> Vec<String> {
     (0..count).map(prefix).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,7 +26,7 @@ mod tests {
     fn prefixes_tile_ten_slash_eight() {
         assert_eq!(prefix(0), "10.0.0.0/26");
         assert_eq!(prefix(1), "10.0.0.64/26");
-        assert_eq!(prefix(99_999), "10.97.169.192/26");
+        assert_eq!(prefix(99_999), "10.97.167.192/26");
         assert_eq!(all(1), vec!["10.0.0.0/8".to_string()]);
         assert_eq!(all(3).len(), 3);
     }

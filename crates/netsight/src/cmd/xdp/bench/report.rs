@@ -11,7 +11,11 @@ pub fn table(r: &Report) -> String {
         .cases
         .iter()
         .map(|c| match &c.skipped {
-            Some(why) => vec![c.label.into(), c.prefixes.to_string(), format!("skipped: {why}")],
+            Some(why) => vec![
+                c.label.into(),
+                c.prefixes.to_string(),
+                format!("skipped: {why}"),
+            ],
             None => vec![
                 c.label.into(),
                 c.prefixes.to_string(),
@@ -30,7 +34,17 @@ pub fn table(r: &Report) -> String {
         r.kernel, r.cpus, r.duration_s, r.iptables, r.baseline_legit_tps
     );
     out.push_str(&table::render(
-        &["CASE", "PREFIXES", "OFFERED_KPPS", "RX_KPPS", "DROPPED_KPPS", "NS/PKT", "RX_CPU", "LEGIT_TPS", "OTHER_CPU"],
+        &[
+            "CASE",
+            "PREFIXES",
+            "OFFERED_KPPS",
+            "RX_KPPS",
+            "DROPPED_KPPS",
+            "NS/PKT",
+            "RX_CPU",
+            "LEGIT_TPS",
+            "OTHER_CPU",
+        ],
         &rows,
         1,
     ));
@@ -38,7 +52,9 @@ pub fn table(r: &Report) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 struct Panel {
@@ -48,9 +64,21 @@ struct Panel {
 }
 
 const PANELS: [Panel; 3] = [
-    Panel { title: "Flood packets dropped (kpps)", value: |c| c.dropped_pps / 1e3, fmt: |v| format!("{v:.0}") },
-    Panel { title: "Receiver CPU per packet (ns, lower is better)", value: |c| c.cpu_ns_per_packet, fmt: |v| format!("{v:.0}") },
-    Panel { title: "Legitimate TCP transactions/s under flood", value: |c| c.legit_tps, fmt: |v| format!("{v:.0}") },
+    Panel {
+        title: "Flood packets dropped (kpps)",
+        value: |c| c.dropped_pps / 1e3,
+        fmt: |v| format!("{v:.0}"),
+    },
+    Panel {
+        title: "Receiver CPU per packet (ns, lower is better)",
+        value: |c| c.cpu_ns_per_packet,
+        fmt: |v| format!("{v:.0}"),
+    },
+    Panel {
+        title: "Legitimate TCP transactions/s under flood",
+        value: |c| c.legit_tps,
+        fmt: |v| format!("{v:.0}"),
+    },
 ];
 
 pub fn svg(r: &Report) -> String {
@@ -89,23 +117,50 @@ pub fn svg(r: &Report) -> String {
     );
     for (i, size) in sizes.iter().enumerate() {
         let x = 10.0 + i as f64 * 140.0;
-        let _ = writeln!(s, r#"<rect x="{x}" y="32" width="10" height="10" fill="{}"/>"#, colors[i % 3]);
-        let _ = writeln!(s, r#"<text x="{}" y="41">{size} prefix(es)</text>"#, x + 14.0);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x}" y="32" width="10" height="10" fill="{}"/>"#,
+            colors[i % 3]
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="41">{size} prefix(es)</text>"#,
+            x + 14.0
+        );
     }
     for (li, label) in labels.iter().enumerate() {
         let y = 60.0 + 30.0 + li as f64 * group_h + group_h / 2.0;
-        let _ = writeln!(s, r#"<text x="{}" y="{y}" text-anchor="end">{}</text>"#, label_w - 8.0, esc(label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{y}" text-anchor="end">{}</text>"#,
+            label_w - 8.0,
+            esc(label)
+        );
     }
     for (pi, panel) in PANELS.iter().enumerate() {
         let x0 = label_w + pi as f64 * (bar_w + 90.0);
-        let _ = writeln!(s, r#"<text x="{x0}" y="80" font-weight="bold">{}</text>"#, esc(panel.title));
-        let max = r.cases.iter().filter(|c| c.skipped.is_none()).map(panel.value).fold(0.0, f64::max).max(1e-9);
+        let _ = writeln!(
+            s,
+            r#"<text x="{x0}" y="80" font-weight="bold">{}</text>"#,
+            esc(panel.title)
+        );
+        let max = r
+            .cases
+            .iter()
+            .filter(|c| c.skipped.is_none())
+            .map(panel.value)
+            .fold(0.0, f64::max)
+            .max(1e-9);
         for c in &r.cases {
             let li = labels.iter().position(|l| *l == c.label).unwrap_or(0);
             let si = sizes.iter().position(|&n| n == c.prefixes).unwrap_or(0);
             let y = 60.0 + 30.0 + li as f64 * group_h + si as f64 * bar_h;
             if c.skipped.is_some() {
-                let _ = writeln!(s, r#"<text x="{x0}" y="{}" fill="gray">skipped</text>"#, y + bar_h - 2.0);
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{x0}" y="{}" fill="gray">skipped</text>"#,
+                    y + bar_h - 2.0
+                );
                 continue;
             }
             let v = (panel.value)(c);
@@ -116,7 +171,13 @@ pub fn svg(r: &Report) -> String {
                 bar_h - 1.0,
                 colors[si % 3]
             );
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{}">{}</text>"#, x0 + w + 3.0, y + bar_h - 2.0, (panel.fmt)(v));
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{}">{}</text>"#,
+                x0 + w + 3.0,
+                y + bar_h - 2.0,
+                (panel.fmt)(v)
+            );
         }
     }
     s.push_str("</svg>\n");
@@ -149,7 +210,10 @@ mod tests {
             duration_s: 1.0,
             iptables: "iptables v1.8.9 (nf_tables)".into(),
             baseline_legit_tps: 2000.0,
-            cases: vec![case("none", "no filter", 1, 0.0), case("xdp-native", "XDP <native>", 1000, 9e5)],
+            cases: vec![
+                case("none", "no filter", 1, 0.0),
+                case("xdp-native", "XDP <native>", 1000, 9e5),
+            ],
             interrupted: false,
         }
     }
@@ -157,7 +221,10 @@ mod tests {
     #[test]
     fn table_has_every_case() {
         let t = table(&report());
-        assert!(t.contains("no filter") && t.contains("XDP <native>") && t.contains("900"), "{t}");
+        assert!(
+            t.contains("no filter") && t.contains("XDP <native>") && t.contains("900"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -61,13 +61,43 @@ struct Snapshot {
     own_ns: u64,
 }
 
+/// Spins at SCHED_IDLE priority (it runs only when nothing else wants the
+/// CPU) so that the receiver's CPU never halts: on a VM, waking a halted
+/// vCPU takes long enough for the veth ring (256 frames) to overflow while
+/// the NAPI thread is still asleep, which would measure the hypervisor
+/// instead of the filter.
+fn keep_cpu_awake(stop: &AtomicBool) {
+    // SAFETY: sched_param is plain data; policy SCHED_IDLE needs priority 0.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1000 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// Busy time of all CPUs (/proc/stat), in ns.
 fn system_busy_ns() -> u64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().next() else { return 0 };
+    let Some(cpu) = stat.lines().next() else {
+        return 0;
+    };
     // user nice system idle iowait irq softirq steal: all but idle and iowait.
-    let f: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let busy: u64 = f.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let busy: u64 = f
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
     busy * (1_000_000_000 / clock_ticks())
 }
 
@@ -76,7 +106,11 @@ fn own_cpu_ns() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<u64> = stat
         .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     // After "(comm)": state is not numeric, so utime/stime are fields 10/11 here.
     let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
@@ -86,7 +120,11 @@ fn own_cpu_ns() -> u64 {
 fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as u64 } else { 100 }
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
 }
 
 fn tool_exists(name: &str) -> bool {
@@ -121,23 +159,41 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
         let _ = listener_tx.send(());
         legit::serve(listener, server_stop)
     })?;
-    listener_rx.recv_timeout(Duration::from_secs(5)).context("the TCP server did not start")?;
+    listener_rx
+        .recv_timeout(Duration::from_secs(5))
+        .context("the TCP server did not start")?;
     let server_addr: SocketAddr = format!("{RX_IP}:{}", legit::PORT).parse()?;
 
     let mut report = Report {
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .into(),
         cpus,
         quick: s.quick,
         duration_s: s.duration,
-        iptables: topo::cmd(&["iptables", "--version"]).unwrap_or_default().trim().into(),
+        iptables: topo::cmd(&["iptables", "--version"])
+            .unwrap_or_default()
+            .trim()
+            .into(),
         baseline_legit_tps: 0.0,
         cases: Vec::new(),
         interrupted: false,
     };
-    let runner = Runner { topo: &topo, s, server: server_addr, rx_cpu };
+    let runner = Runner {
+        topo: &topo,
+        s,
+        server: server_addr,
+        rx_cpu,
+    };
 
-    eprintln!("xdp bench: baseline (legitimate traffic alone, {:.1}s)", s.duration);
-    report.baseline_legit_tps = runner.measure(None, &[], s.large)?.map_or(0.0, |r| r.legit_tps);
+    eprintln!(
+        "xdp bench: baseline (legitimate traffic alone, {:.1}s)",
+        s.duration
+    );
+    report.baseline_legit_tps = runner
+        .measure(None, &[], s.large)?
+        .map_or(0.0, |r| r.legit_tps);
 
     let total = s.cases.len() * 2;
     let mut n = 0;
@@ -149,7 +205,11 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
                 report.interrupted = true;
                 break 'outer;
             }
-            eprint!("[{n:>2}/{total}] {:<34} {:>6} prefixes ... ", case.label(), count);
+            eprint!(
+                "[{n:>2}/{total}] {:<34} {:>6} prefixes ... ",
+                case.label(),
+                count
+            );
             let result = match case.tool().filter(|t| !tool_exists(t)) {
                 Some(t) => Err(anyhow::anyhow!("'{t}' is not installed")),
                 None => runner.measure(Some(case), &rules, s.large),
@@ -171,7 +231,10 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
                     result.cpu_ns_per_packet,
                     result.legit_tps,
                     if result.other_cpu_util > 0.1 {
-                        format!("  (warning: other processes used {:.0}% CPU)", result.other_cpu_util * 100.0)
+                        format!(
+                            "  (warning: other processes used {:.0}% CPU)",
+                            result.other_cpu_util * 100.0
+                        )
                     } else {
                         String::new()
                     }
@@ -212,7 +275,12 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// One case: `None` means legitimate traffic only (the baseline).
     /// Returns Ok(None) when interrupted.
-    fn measure(&self, case: Option<Case>, rules: &[String], spread: usize) -> anyhow::Result<Option<CaseResult>> {
+    fn measure(
+        &self,
+        case: Option<Case>,
+        rules: &[String],
+        spread: usize,
+    ) -> anyhow::Result<Option<CaseResult>> {
         let setup_start = Instant::now();
         let installed = match case {
             Some(c) => filters::install(self.topo, c, rules)?,
@@ -221,12 +289,16 @@ impl Runner<'_> {
         let setup_s = setup_start.elapsed().as_secs_f64();
         let result = self.flood_and_measure(case, &installed, spread);
         installed.remove(self.topo)?;
-        let Some((a, b)) = result? else { return Ok(None) };
+        let Some((a, b)) = result? else {
+            return Ok(None);
+        };
 
         let dt = (b.at - a.at).as_secs_f64();
         let received = b.rx_packets.saturating_sub(a.rx_packets);
         let napi_ns = b.napi_ns.saturating_sub(a.napi_ns);
-        let case_id = case.map_or(("baseline", "legitimate traffic alone"), |c| (c.id(), c.label()));
+        let case_id = case.map_or(("baseline", "legitimate traffic alone"), |c| {
+            (c.id(), c.label())
+        });
         Ok(Some(CaseResult {
             case: case_id.0,
             label: case_id.1,
@@ -235,7 +307,11 @@ impl Runner<'_> {
             offered_pps: b.sent.saturating_sub(a.sent) as f64 / dt,
             received_pps: received as f64 / dt,
             dropped_pps: b.dropped.saturating_sub(a.dropped) as f64 / dt,
-            cpu_ns_per_packet: if received > 0 { napi_ns as f64 / received as f64 } else { 0.0 },
+            cpu_ns_per_packet: if received > 0 {
+                napi_ns as f64 / received as f64
+            } else {
+                0.0
+            },
             receiver_cpu_util: napi_ns as f64 / (dt * 1e9),
             legit_tps: b.legit.saturating_sub(a.legit) as f64 / dt,
             other_cpu_util: {
@@ -255,14 +331,24 @@ impl Runner<'_> {
     ) -> anyhow::Result<Option<(Snapshot, Snapshot)>> {
         let topo = self.topo;
         // Attaching XDP may re-create the NAPI thread: find and pin it now.
-        let napi = topo.napi_thread().context("the receiver's NAPI thread was not found")?;
+        let napi = topo
+            .napi_thread()
+            .context("the receiver's NAPI thread was not found")?;
         if let Some(cpu) = self.rx_cpu {
             topo::pin_to_cpu(napi, cpu);
         }
+        topo::make_realtime(napi);
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(flood::FloodCounters::default());
         let done = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
+        if let Some(cpu) = self.rx_cpu {
+            let stop = stop.clone();
+            threads.push(spawn_in(&topo.rx_ns, "bench-spin", Some(cpu), move || {
+                keep_cpu_awake(&stop);
+                Ok(())
+            })?);
+        }
         if case.is_some() {
             let (stop, sent, dev) = (stop.clone(), sent.clone(), topo.gen_dev.clone());
             let dst = RX_IP.parse::<std::net::Ipv4Addr>()?.octets();
@@ -274,9 +360,12 @@ impl Runner<'_> {
             let (stop, done, server) = (stop.clone(), done.clone(), self.server);
             // Clients share the generator's CPU: the receiver's CPU holds only
             // its NAPI thread and the server, like a server host would.
-            threads.push(spawn_in(&topo.gen_ns, &format!("bench-client{i}"), Some(0), move || {
-                legit::client(server, stop, done)
-            })?);
+            threads.push(spawn_in(
+                &topo.gen_ns,
+                &format!("bench-client{i}"),
+                Some(0),
+                move || legit::client(server, stop, done),
+            )?);
         }
         let snap = |installed: &filters::Installed| -> anyhow::Result<Snapshot> {
             // Cheap reads first, all within microseconds of `at`; the

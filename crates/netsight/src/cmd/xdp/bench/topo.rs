@@ -24,14 +24,24 @@ pub struct Topology {
 }
 
 fn mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Runs a command; its stderr becomes the error.
 pub fn cmd(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().with_context(|| format!("running {}", args[0]))?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {}", args[0]))?;
     if !out.status.success() {
-        bail!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -45,10 +55,18 @@ pub fn cmd_stdin(args: &[&str], input: &str) -> anyhow::Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("running {}", args[0]))?;
-    child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(input.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("{}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -71,10 +89,37 @@ impl Topology {
         let (gd, rd) = (self.gen_dev.as_str(), self.rx_dev.as_str());
         cmd(&["ip", "netns", "add", g])?;
         cmd(&["ip", "netns", "add", r])?;
-        cmd(&["ip", "link", "add", gd, "netns", g, "address", &mac(&GEN_MAC), "type", "veth", "peer", "name", rd, "netns", r, "address", &mac(&RX_MAC)])?;
+        cmd(&[
+            "ip",
+            "link",
+            "add",
+            gd,
+            "netns",
+            g,
+            "address",
+            &mac(&GEN_MAC),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            rd,
+            "netns",
+            r,
+            "address",
+            &mac(&RX_MAC),
+        ])?;
         for (ns, dev, ip) in [(g, gd, GEN_IP), (r, rd, RX_IP)] {
             self.sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6=1"))?;
-            cmd(&["ip", "-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev])?;
+            cmd(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                dev,
+            ])?;
             cmd(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
             cmd(&["ip", "-n", ns, "link", "set", dev, "up"])?;
         }
@@ -82,19 +127,47 @@ impl Topology {
         self.sysctl(r, "net.ipv4.conf.all.rp_filter=0")?;
         self.sysctl(r, &format!("net.ipv4.conf.{rd}.rp_filter=0"))?;
         // No ARP under flood: the legitimate path must not depend on it.
-        cmd(&["ip", "-n", g, "neigh", "replace", RX_IP, "lladdr", &mac(&RX_MAC), "dev", gd, "nud", "permanent"])?;
-        cmd(&["ip", "-n", r, "neigh", "replace", GEN_IP, "lladdr", &mac(&GEN_MAC), "dev", rd, "nud", "permanent"])?;
+        cmd(&[
+            "ip",
+            "-n",
+            g,
+            "neigh",
+            "replace",
+            RX_IP,
+            "lladdr",
+            &mac(&RX_MAC),
+            "dev",
+            gd,
+            "nud",
+            "permanent",
+        ])?;
+        cmd(&[
+            "ip",
+            "-n",
+            r,
+            "neigh",
+            "replace",
+            GEN_IP,
+            "lladdr",
+            &mac(&GEN_MAC),
+            "dev",
+            rd,
+            "nud",
+            "permanent",
+        ])?;
         // GRO gives the receiving veth a NAPI ring (as XDP does); threaded
         // NAPI moves its processing into a kthread we can pin and measure.
         cmd(&["ip", "netns", "exec", r, "ethtool", "-K", rd, "gro", "on"])
             .context("ethtool is needed to enable NAPI on the veth")?;
-        cmd(&["ip", "netns", "exec", r, "sh", "-c", &format!("echo 1 > /sys/class/net/{rd}/threaded")])?;
-        // Interrupt moderation, as a NIC would have: after a poll the ring
-        // is re-polled from a 50 us timer instead of every sender waking the
-        // thread (on a VM each wake-up is an IPI that costs more than a packet).
-        for (knob, value) in [("napi_defer_hard_irqs", "1000"), ("gro_flush_timeout", "50000")] {
-            cmd(&["ip", "netns", "exec", r, "sh", "-c", &format!("echo {value} > /sys/class/net/{rd}/{knob}")])?;
-        }
+        cmd(&[
+            "ip",
+            "netns",
+            "exec",
+            r,
+            "sh",
+            "-c",
+            &format!("echo 1 > /sys/class/net/{rd}/threaded"),
+        ])?;
         // veth only hands a frame to that ring when the sender cannot build
         // TSO super-packets; otherwise it takes the backlog path on the
         // sender's CPU and the cost would land on the generator.
@@ -121,23 +194,36 @@ impl Topology {
 
     /// A counter of a device's statistics (rx_packets, tx_dropped...).
     pub fn dev_stat(&self, ns: &str, dev: &str, name: &str) -> anyhow::Result<u64> {
-        let s = cmd(&["ip", "netns", "exec", ns, "cat", &format!("/sys/class/net/{dev}/statistics/{name}")])?;
+        let s = cmd(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/{name}"),
+        ])?;
         Ok(s.trim().parse()?)
     }
 
     /// The receiving veth's NAPI kthread ("napi/<dev>-<id>").
     pub fn napi_thread(&self) -> Option<u32> {
         let prefix = format!("napi/{}-", self.rx_dev);
-        fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            comm.starts_with(&prefix).then_some(pid)
-        })
+        fs::read_dir("/proc")
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                comm.starts_with(&prefix).then_some(pid)
+            })
     }
 
     fn remove(&self) {
         for ns in [&self.gen_ns, &self.rx_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -156,17 +242,21 @@ pub fn spawn_in<T: Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<T>>> {
     let path = format!("/run/netns/{ns}");
-    let handle = std::thread::Builder::new().name(name.into()).spawn(move || {
-        let file = fs::File::open(&path).with_context(|| format!("opening {path}"))?;
-        // SAFETY: setns on a valid namespace descriptor affects only this thread.
-        if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("setns");
-        }
-        if let Some(cpu) = cpu {
-            pin_to_cpu(0, cpu);
-        }
-        f()
-    })?;
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let file = fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+            // SAFETY: setns on a valid namespace descriptor affects only this thread.
+            if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) }
+                != 0
+            {
+                return Err(std::io::Error::last_os_error()).context("setns");
+            }
+            if let Some(cpu) = cpu {
+                pin_to_cpu(0, cpu);
+            }
+            f()
+        })?;
     Ok(handle)
 }
 
@@ -178,6 +268,17 @@ pub fn pin_to_cpu(tid: u32, cpu: usize) {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set);
         libc::sched_setaffinity(tid as i32, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Gives the NAPI thread SCHED_FIFO priority 1, so it preempts tasks the
+/// way softirq processing does on a NIC (and other processes on the machine
+/// cannot starve it); the kernel's RT throttling still leaves tasks 5%.
+pub fn make_realtime(tid: u32) {
+    // SAFETY: sched_param is plain data; the call only reads it.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 1 };
+        libc::sched_setscheduler(tid as i32, libc::SCHED_FIFO, &param);
     }
 }
 

@@ -1,0 +1,98 @@
+//! `netsight xdp bench --quick` runs in a few seconds and writes a complete
+//! report: every case, both rule-set sizes, a table, JSON and an SVG chart
+//! (root only).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const CASES: [&str; 7] = [
+    "none",
+    "iptables-raw",
+    "iptables-input",
+    "nftables",
+    "ipset",
+    "xdp-generic",
+    "xdp-native",
+];
+
+#[test]
+fn quick_bench_writes_a_complete_report() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netsight-xdp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("bench.json"), dir.join("bench.svg"));
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_netsight"))
+        .args(["xdp", "bench", "--quick", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench failed: {stderr}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "--quick took {:?}",
+        started.elapsed()
+    );
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), CASES.len() * 2, "{report:#}");
+    for case in CASES {
+        for prefixes in [1, 1000] {
+            let c = cases
+                .iter()
+                .find(|c| c["case"] == case && c["prefixes"] == prefixes)
+                .unwrap_or_else(|| panic!("{case} with {prefixes} prefixes missing"));
+            assert!(c.get("skipped").is_none(), "{case}: {c}");
+            for key in [
+                "offered_pps",
+                "received_pps",
+                "dropped_pps",
+                "cpu_ns_per_packet",
+                "legit_tps",
+            ] {
+                assert!(
+                    c[key].as_f64().is_some_and(|v| v >= 0.0),
+                    "{case}.{key}: {c}"
+                );
+            }
+            assert!(
+                c["received_pps"].as_f64().unwrap() > 0.0,
+                "{case} received nothing: {c}"
+            );
+            if case != "none" {
+                assert!(
+                    c["dropped_pps"].as_f64().unwrap() > 0.0,
+                    "{case} dropped nothing: {c}"
+                );
+            }
+        }
+    }
+    assert!(
+        stdout.contains("XDP native") && stdout.contains("iptables raw"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("[14/14]"), "progress missing: {stderr}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("XDP native"));
+    // Nothing left behind: namespaces are gone.
+    let netns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(!netns.contains("nsbench-"), "namespaces left: {netns}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
