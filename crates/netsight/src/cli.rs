@@ -22,8 +22,12 @@ pub enum Command {
     Stat(StatArgs),
     /// Load and attach every probe once, report each and the time it took.
     Selftest(SelftestArgs),
+    /// Live terminal view: processes sorted by traffic, drill-down to connections.
+    Top(crate::cmd::top::TopArgs),
     /// XDP source blacklist: attach, detach, add, del, list, stats, bench.
     Xdp(crate::cmd::xdp::XdpArgs),
+    /// Long-running exporter to InfluxDB and Prometheus.
+    Agent(crate::cmd::agent::AgentArgs),
 }
 
 #[derive(Debug, Args)]

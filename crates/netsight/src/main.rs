@@ -4,6 +4,7 @@
 mod cgroup;
 mod cli;
 mod cmd;
+mod collect;
 pub mod error;
 mod signals;
 mod table;

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod agent;
 mod doctor;
 mod selftest;
 mod stat;
 pub mod stat_system;
+pub mod top;
 pub mod xdp;
 
 use crate::cli::{Cli, Command};
@@ -14,6 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stat(args) => stat::run(&args),
         Command::Selftest(args) => selftest::run(&args),
         Command::Xdp(args) => xdp::run(args),
+        Command::Top(args) => top::run(args),
+        Command::Agent(args) => agent::run(args),
     }
 }
 

@@ -3,24 +3,21 @@
 //! both on one clock.
 
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use netsight_bpf::probes::procstat::ProcStat;
-use netsight_events::process::{self, IntervalInfo, ProcessRecord, SummaryRecord};
-use netsight_events::time::rfc3339_millis;
+use netsight_events::process::{IntervalInfo, ProcessRecord, SummaryRecord};
 
-use crate::cgroup::CgroupNames;
 use crate::cli::StatArgs;
 use crate::cmd::stat_system;
+use crate::collect::{Interval, ProcessCollector};
 use crate::{signals, table};
 
 pub fn run(args: &StatArgs) -> anyhow::Result<()> {
     if args.system {
         return stat_system::run(args);
     }
-    super::require_root()?;
-    let mut probe = ProcStat::load(false).context("starting the per-process probes")?;
+    let mut collector = ProcessCollector::start()?;
     let mut system = if args.all {
         Some(stat_system::SystemReporter::new(args)?)
     } else {
@@ -30,26 +27,12 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
 
     let period = Duration::from_secs_f64(args.common.interval);
     let start = Instant::now();
-    let mut last = start;
-    let mut losses_before = 0;
-    let mut cgroups = CgroupNames::default();
     let stdout = std::io::stdout();
     for n in 1u32.. {
         let completed = signals::sleep_until(start + period * n);
-        let drain = probe.drain()?;
-        let now = Instant::now();
-        let info = IntervalInfo {
-            ts: rfc3339_millis(SystemTime::now()),
-            interval_s: round_ms(now - last),
-            now_ns: monotonic_ns(),
-            lost_events: drain.kernel_losses.saturating_sub(losses_before),
-        };
-        last = now;
-        losses_before = drain.kernel_losses;
-
-        let mut records = process::build(&drain.counters, &drain.sockets, &info, &mut |id| {
-            cgroups.path(id)
-        });
+        let Interval {
+            info, mut records, ..
+        } = collector.interval()?;
         records.retain(|r| selected(args, r));
         let mut out = stdout.lock();
         if args.common.json {
@@ -71,21 +54,6 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
 fn selected(args: &StatArgs, r: &ProcessRecord) -> bool {
     (args.common.pids.is_empty() || args.common.pids.contains(&r.pid))
         && args.common.comm.as_ref().is_none_or(|c| *c == r.comm)
-}
-
-fn round_ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
-}
-
-/// CLOCK_MONOTONIC, the clock of the kernel's bpf_ktime_get_ns().
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn write_json(
