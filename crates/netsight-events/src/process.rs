@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::rtt::RttHistogram;
+use crate::rtt::{RttHistogram, RttSummary};
 
 /// A process, robust to pid reuse: the pid plus its start time (ns since boot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -374,12 +374,20 @@ fn record(
     info: &IntervalInfo,
     cgroup: String,
 ) -> ProcessRecord {
-    // RTT: the interval's samples if there were any, else the open
-    // connections' current smoothed RTT (an idle connection keeps its RTT).
-    let rtt = if c.rtt.count() > 0 {
-        c.rtt.summary()
-    } else {
-        RttHistogram::from_values(&t.srtt).summary()
+    // avg/min/max: the open connections' smoothed RTT now (what `ss`
+    // shows); p50/p99: the interval's samples (in-kernel histogram). Each
+    // falls back to the other source when its own is empty.
+    let now = RttHistogram::from_values(&t.srtt).summary();
+    let sampled = c.rtt.summary();
+    let (gauge, dist) = match (t.srtt.is_empty(), c.rtt.count() == 0) {
+        (false, false) => (now, sampled),
+        (false, true) => (now, now),
+        (true, _) => (sampled, sampled),
+    };
+    let rtt = RttSummary {
+        p50: dist.p50,
+        p99: dist.p99,
+        ..gauge
     };
     let duration_ns = c.closed_duration_ns_max.max(t.age_ns_max);
     ProcessRecord {

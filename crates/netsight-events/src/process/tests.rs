@@ -214,3 +214,29 @@ fn socket_io_is_added_to_its_owner() {
     );
     assert_eq!(get(&b).tcp_tx_bytes, 100);
 }
+
+#[test]
+fn rtt_gauges_come_from_open_connections_and_percentiles_from_samples() {
+    let a = id(1, 1, "a");
+    let samples = crate::rtt::RttHistogram::from_values(&[10, 20, 30, 40, 1000]);
+    let c = ProcCounters {
+        rtt: samples,
+        ..Default::default()
+    };
+    let socks = vec![tcp_sock(Some(a.clone()), TcpState::Established, 1, 36, 10)];
+    let r = &build(&[(a.clone(), c.clone())], &socks, &info(), &mut |_| {
+        String::new()
+    })[0];
+    assert_eq!(
+        (r.tcp_rtt_us_avg, r.tcp_rtt_us_min, r.tcp_rtt_us_max),
+        (36, 36, 36)
+    );
+    assert_eq!(r.tcp_rtt_us_p50, 30);
+    assert!(r.tcp_rtt_us_p99 >= 900, "{}", r.tcp_rtt_us_p99);
+    // No connection left open: everything from the samples.
+    let r = &build(&[(a, c)], &[], &info(), &mut |_| String::new())[0];
+    assert_eq!(
+        (r.tcp_rtt_us_min, r.tcp_rtt_us_max, r.tcp_rtt_us_avg),
+        (10, 1000, 220)
+    );
+}
