@@ -61,24 +61,6 @@ struct Snapshot {
     own_ns: u64,
 }
 
-/// Spins at SCHED_IDLE priority (it runs only when nothing else wants the
-/// CPU) so that the receiver's CPU never halts: on a VM, waking a halted
-/// vCPU takes long enough for the veth ring (256 frames) to overflow while
-/// the NAPI thread is still asleep, which would measure the hypervisor
-/// instead of the filter.
-fn keep_cpu_awake(stop: &AtomicBool) {
-    // SAFETY: sched_param is plain data; policy SCHED_IDLE needs priority 0.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-    }
-    while !stop.load(Ordering::Relaxed) {
-        for _ in 0..1000 {
-            std::hint::spin_loop();
-        }
-    }
-}
-
 /// Busy time of all CPUs (/proc/stat), in ns.
 fn system_busy_ns() -> u64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -342,13 +324,6 @@ impl Runner<'_> {
         let sent = Arc::new(flood::FloodCounters::default());
         let done = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
-        if let Some(cpu) = self.rx_cpu {
-            let stop = stop.clone();
-            threads.push(spawn_in(&topo.rx_ns, "bench-spin", Some(cpu), move || {
-                keep_cpu_awake(&stop);
-                Ok(())
-            })?);
-        }
         if case.is_some() {
             let (stop, sent, dev) = (stop.clone(), sent.clone(), topo.gen_dev.clone());
             let dst = RX_IP.parse::<std::net::Ipv4Addr>()?.octets();
