@@ -1,8 +1,140 @@
-//! `netsight top`: live terminal view (being built; see issue 6).
+//! `netsight top`: a live terminal view of the network per process (issue 6).
+//!
+//! The OS edges are injected so the UI is tested without root: a [`Source`]
+//! of samples (the kernel probes, or fakes), the pure state in `app`, the
+//! drawing in `view` (rendered to a test buffer in the snapshot tests), and
+//! the real terminal in `terminal`.
+
+mod app;
+mod format;
+mod history;
+mod host;
+mod source;
+mod terminal;
+mod view;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyEventKind};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+
+use crate::error::usage;
+use crate::signals;
+use app::{App, Config, SortKey};
+use source::{LiveSource, Source};
 
 #[derive(Debug, clap::Args)]
-pub struct TopArgs {}
+pub struct TopArgs {
+    /// Only these processes (repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only processes whose command name is NAME.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Seconds between refreshes (fractions allowed; + and - change it live).
+    #[arg(short = 'i', long, default_value = "1", value_name = "SECS")]
+    pub interval: f64,
+    /// Initial sort: traffic, pid, comm, rx, tx, conns, retrans, rtt-p50,
+    /// rtt-p99, resets or cgroup.
+    #[arg(long, default_value = "traffic", value_name = "KEY")]
+    pub sort: String,
+}
 
-pub fn run(_args: TopArgs) -> anyhow::Result<()> {
-    anyhow::bail!("top is not built yet")
+impl TopArgs {
+    /// Checks what clap could not; a bad value is a usage error (exit 2).
+    fn config(&self) -> anyhow::Result<Config> {
+        if !(0.1..=3600.0).contains(&self.interval) {
+            return Err(usage(format!(
+                "--interval {}: must be between 0.1 and 3600 seconds",
+                self.interval
+            )));
+        }
+        if self.pids.contains(&0) {
+            return Err(usage("--pid 0: not a process id"));
+        }
+        if let Some(comm) = &self.comm {
+            // The kernel keeps 15 bytes of a command name; a longer one never matches.
+            if comm.is_empty() || comm.len() > 15 {
+                return Err(usage(format!(
+                    "--comm '{comm}': a command name has 1 to 15 bytes"
+                )));
+            }
+        }
+        let sort = SortKey::from_name(&self.sort).ok_or_else(|| {
+            let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
+            usage(format!(
+                "--sort '{}': one of {}",
+                self.sort,
+                names.join(", ")
+            ))
+        })?;
+        Ok(Config {
+            interval_s: self.interval,
+            pids: self.pids.clone(),
+            comm: self.comm.clone(),
+            sort,
+        })
+    }
+}
+
+pub fn run(args: TopArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    terminal::require_tty()?;
+    // Probes load before the screen switches, so their errors print plainly.
+    let mut source = LiveSource::start()?;
+    signals::install();
+    let mut app = App::new(config);
+    let mut screen = terminal::TerminalGuard::enter()?;
+    run_loop(&mut screen.terminal, &mut source, &mut app)
+}
+
+/// Longest wait for a key, so SIGTERM is noticed quickly.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Samples every interval, redraws on change, handles keys; returns on `q`,
+/// Ctrl-C or a stop signal.
+fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    source: &mut dyn Source,
+    app: &mut App,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut last_sample = Instant::now();
+    let mut dirty = true;
+    while !app.quit && !signals::stop_requested() {
+        if dirty {
+            terminal.draw(|f| view::draw(f, app))?;
+            dirty = false;
+        }
+        let next_sample = last_sample + Duration::from_secs_f64(app.interval_s);
+        let now = Instant::now();
+        if now >= next_sample {
+            app.apply(source.sample()?);
+            last_sample = now;
+            dirty = true;
+            continue;
+        }
+        if event::poll((next_sample - now).min(POLL))? {
+            // Take everything pending: a resize storm or key repeat costs one redraw.
+            loop {
+                match event::read()? {
+                    Event::Key(key) if key.kind != KeyEventKind::Release => app.on_key(key),
+                    _ => {}
+                }
+                if !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+            dirty = true;
+        }
+    }
+    Ok(())
 }
