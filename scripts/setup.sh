@@ -7,7 +7,7 @@ packages=(
     # build: clang compiles the BPF C; libbpf-sys builds libbpf against libelf/zlib
     clang llvm gcc libc6-dev make pkg-config libelf-dev zlib1g-dev
     # tests: namespaces, firewalls to make loss and drops, kernel counters
-    iproute2 iptables nftables ipset iputils-ping procps
+    iproute2 iptables nftables ipset ethtool iputils-ping procps tmux
 )
 
 missing=()

@@ -21,8 +21,12 @@
 #define NS_TCP_ESTABLISHED 1
 #define NS_TCP_SYN_SENT 2
 #define NS_TCP_SYN_RECV 3
+#define NS_TCP_FIN_WAIT1 4
+#define NS_TCP_CLOSE_WAIT 8
 #define NS_TCP_CLOSE 7
 #define NS_TCP_LISTEN 10
+#define NS_TCP_CA_OPEN 0
+#define NS_TCP_CA_DISORDER 1
 #define NS_TCP_CA_RECOVERY 3
 #define NS_TCP_CA_LOSS 4
 

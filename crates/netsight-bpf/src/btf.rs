@@ -1,6 +1,6 @@
 //! Questions about the running kernel answered from its BTF.
 
-use libbpf_rs::btf::types::{FuncProto, Ptr, Typedef};
+use libbpf_rs::btf::types::{Enum, FuncProto, Ptr, Typedef};
 use libbpf_rs::btf::Btf;
 
 /// How many arguments a tracepoint passes to BPF (not counting the leading
@@ -11,6 +11,20 @@ pub fn tracepoint_arity(name: &str) -> Option<usize> {
     let ptr = Ptr::try_from(typedef.next_type()?).ok()?;
     let proto = FuncProto::try_from(ptr.next_type()?).ok()?;
     Some(proto.len().saturating_sub(1))
+}
+
+/// The members of a C enum of the running kernel, e.g. `skb_drop_reason`:
+/// numbers differ between kernels, names do not.
+pub fn enum_values(name: &str) -> Vec<(String, i64)> {
+    let Ok(btf) = Btf::from_vmlinux() else {
+        return Vec::new();
+    };
+    let Some(e): Option<Enum<'_>> = btf.type_by_name(name) else {
+        return Vec::new();
+    };
+    e.iter()
+        .filter_map(|m| Some((m.name?.to_string_lossy().into_owned(), m.value)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -30,5 +44,9 @@ mod tests {
             Some(2 | 3)
         ));
         assert_eq!(tracepoint_arity("no_such_tracepoint"), None);
+        let reasons = enum_values("skb_drop_reason");
+        assert!(reasons
+            .iter()
+            .any(|(n, _)| n == "SKB_DROP_REASON_NOT_SPECIFIED"));
     }
 }

@@ -2,6 +2,7 @@
 //! data they produce. Raw kernel layouts stop in each probe's `raw.rs`.
 
 pub mod btf;
+pub mod ksyms;
 pub mod loader;
 pub mod probes;
 

@@ -1,6 +1,7 @@
 //! What netsight users see: typed records and their JSON form. No libbpf
 //! here, so everything is testable without root.
 
+pub mod event;
 pub mod process;
 pub mod rtt;
 pub mod time;

@@ -11,6 +11,8 @@
 //!   traffic connect ADDR:PORT                one connect; prints whether it was refused
 //!   traffic reset ADDR:PORT                  connect, then close with SO_LINGER 0 (sends RST)
 //!   traffic hold ADDR:PORT SECS              one connection, a small write every 10 ms for SECS
+//!   traffic listen-only ADDR:PORT SECS       listen with backlog 1, never accept, for SECS
+//!   traffic connect-flood ADDR:PORT N SECS   N non-blocking connects, held open for SECS
 //!
 //! A server prints `{"ready":true}` once it listens.
 
@@ -205,6 +207,70 @@ fn hold(addr: SocketAddr, secs: f64) {
     report(&format!("\"tx_bytes\":{sent}"));
 }
 
+fn listen_only(addr: SocketAddr, secs: f64) {
+    let listener = TcpListener::bind(addr).expect("bind");
+    // std listens with a large backlog; shrink it so the queue overflows.
+    // SAFETY: a valid listening socket fd; listen() may be called again.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), 1) };
+    assert_eq!(rc, 0, "listen");
+    ready();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    report("\"listened\":true");
+}
+
+fn connect_flood(addr: SocketAddr, n: usize, secs: f64) {
+    let held: Vec<socket2_free::Conn> = (0..n)
+        .filter_map(|_| socket2_free::Conn::start(addr))
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    report(&format!("\"started\":{}", held.len()));
+}
+
+/// Non-blocking connect without extra crates.
+mod socket2_free {
+    use std::net::SocketAddr;
+
+    pub struct Conn(libc::c_int);
+
+    impl Conn {
+        pub fn start(addr: SocketAddr) -> Option<Conn> {
+            let SocketAddr::V4(v4) = addr else {
+                return None;
+            };
+            // SAFETY: plain socket creation; the fd is owned by Conn.
+            let fd =
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+            if fd < 0 {
+                return None;
+            }
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a valid sockaddr_in of the given length.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            };
+            Some(Conn(fd))
+        }
+    }
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            // SAFETY: closes the fd this Conn owns.
+            unsafe { libc::close(self.0) };
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
@@ -223,6 +289,8 @@ fn main() {
         "connect" => connect_once(addr),
         "reset" => reset(addr),
         "hold" => hold(addr, arg(&args, 3, "SECS")),
+        "listen-only" => listen_only(addr, arg(&args, 3, "SECS")),
+        "connect-flood" => connect_flood(addr, arg(&args, 3, "N"), arg(&args, 4, "SECS")),
         _ => {
             eprintln!("traffic: unknown mode '{mode}'");
             exit(2)

@@ -20,6 +20,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Per-process network metrics every interval, or host-wide counters with --system.
     Stat(StatArgs),
+    /// Event streams: connect accept close state retrans reset drop overflow, or all.
+    Trace(TraceArgs),
     /// Load and attach every probe once, report each and the time it took.
     Selftest(SelftestArgs),
     /// Live terminal view: processes sorted by traffic, drill-down to connections.
@@ -35,6 +37,40 @@ pub struct DoctorArgs {
     /// One JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Event kinds: connect accept close state retrans reset drop overflow, or all.
+    #[arg(value_name = "KIND", required = true)]
+    pub kinds: Vec<String>,
+    /// Only events of these processes (repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only events of processes whose command name is NAME.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Only events with this local or remote port.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Only events in this network namespace: a name under /run/netns, a path, or an inode number.
+    #[arg(long, value_name = "NAME|PATH|INODE")]
+    pub netns: Option<String>,
+    /// Only drops with this reason (kernel name, e.g. NETFILTER_DROP; repeatable).
+    #[arg(long = "reason", value_name = "REASON")]
+    pub reasons: Vec<String>,
+    /// Print a timestamp column.
+    #[arg(short = 't', long = "timestamp")]
+    pub timestamp: bool,
+    /// Stop after N events.
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// JSON Lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No header.
+    #[arg(short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

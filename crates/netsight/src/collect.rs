@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use netsight_bpf::probes::procstat::ProcStat;
+use netsight_bpf::probes::procstat::{Options, ProcStat};
 use netsight_events::process::{self, IntervalInfo, ProcessRecord, SocketSnapshot};
 use netsight_events::time::rfc3339_millis;
 
@@ -32,7 +32,8 @@ impl ProcessCollector {
     /// Loads and attaches the probes (needs root); the first interval starts now.
     pub fn start() -> anyhow::Result<Self> {
         super::cmd::require_root()?;
-        let probe = ProcStat::load(false).context("starting the per-process probes")?;
+        let probe =
+            ProcStat::load(&Options::default()).context("starting the per-process probes")?;
         Ok(ProcessCollector {
             probe,
             cgroups: CgroupNames::default(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{client, pid_of, random_in, sum, NetPair, Server, StatRun};
 
@@ -48,34 +48,6 @@ fn tcp_bytes_and_opens_are_exact_per_process() {
         .any(|r| r["pid"] == cpid && r["comm"] == "traffic"));
 }
 
-/// Waits until namespace `ns` has no TCP socket left towards `port` other
-/// than TIME_WAIT: every retransmission has happened by then.
-fn wait_quiet(ns: &str, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let filter = format!("( sport = :{port} or dport = :{port} )");
-        let out = common::sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "ss",
-            "-Htn",
-            "exclude",
-            "time-wait",
-            &filter,
-        ]);
-        if out.trim().is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "connections to {port} never finished: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn retransmits_match_the_namespace_counters_and_land_on_the_sender() {
     require_root!();
@@ -107,8 +79,8 @@ fn retransmits_match_the_namespace_counters_and_land_on_the_sender() {
     let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5002), "2"]));
     let sent = client(net.traffic(&net.a, &["tcp-send", &target(5002), "20000000", "2"]));
     let got = server.finish();
-    wait_quiet(&net.a, 5002);
-    wait_quiet(&net.b, 5002);
+    common::wait_quiet(&net.a, 5002);
+    common::wait_quiet(&net.b, 5002);
     let (after_a, after_b) = (net.nstat(&net.a), net.nstat(&net.b));
     let records = stat.stop();
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use netsight_bpf::probes::doctor::{self, HookResult};
-use netsight_bpf::probes::procstat::ProcStat;
+use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_events::event::EventKind;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
@@ -169,7 +170,13 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
         .copied()
         .zip(doctor::tracepoints_exist(&names))
         .collect();
-    let load = ProcStat::load(true).map(drop).map_err(|e| e.to_string());
+    let everything = Options {
+        accept_syscalls: true,
+        events: EventKind::ALL.to_vec(),
+    };
+    let load = ProcStat::load(&everything)
+        .map(drop)
+        .map_err(|e| e.to_string());
     let mut features: Vec<Feature> = FEATURES
         .iter()
         .map(|f| feature(f, &hooks, &tracepoints, &load))

@@ -6,6 +6,7 @@ mod selftest;
 mod stat;
 pub mod stat_system;
 pub mod top;
+mod trace;
 pub mod xdp;
 
 use crate::cli::{Cli, Command};
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Stat(args) => stat::run(&args),
         Command::Selftest(args) => selftest::run(&args),
+        Command::Trace(args) => trace::run(&args),
         Command::Xdp(args) => xdp::run(args),
         Command::Top(args) => top::run(args),
         Command::Agent(args) => agent::run(args),

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use netsight_bpf::probes::procstat::ProcStat;
+use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_events::event::EventKind;
 use serde::Serialize;
 
 use crate::cli::SelftestArgs;
@@ -30,14 +31,28 @@ fn timed(probe: &'static str, f: impl FnOnce() -> Result<(), String>) -> ProbeRe
     }
 }
 
+/// Loads, attaches, and runs one interval: the epoch flip, the map drain,
+/// the socket iterator and (with events) a ring buffer poll.
+fn exercise(opts: &Options) -> Result<(), String> {
+    let mut p = ProcStat::load(opts).map_err(|e| e.to_string())?;
+    p.drain().map_err(|e| e.to_string())?;
+    p.poll_events(std::time::Duration::ZERO)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     super::require_root()?;
     let start = Instant::now();
-    let results = vec![timed("procstat", || {
-        let mut p = ProcStat::load(false).map_err(|e| e.to_string())?;
-        // One drain exercises the epoch flip, the map drain and the iterator.
-        p.drain().map(drop).map_err(|e| e.to_string())
-    })];
+    let metrics = Options::default();
+    let everything = Options {
+        accept_syscalls: true,
+        events: EventKind::ALL.to_vec(),
+    };
+    let results = vec![
+        timed("procstat", || exercise(&metrics)),
+        timed("procstat+events", || exercise(&everything)),
+    ];
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();

@@ -292,3 +292,107 @@ pub fn random_in(lo: u64, hi: u64) -> u64 {
     x ^= x << 17;
     lo + x % (hi - lo + 1)
 }
+
+/// `netsight trace KIND... --json` in the background, collecting events.
+pub struct TraceRun {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl TraceRun {
+    /// Starts it and waits until it says its probes are attached.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(netsight_bin())
+            .arg("trace")
+            .args(args)
+            .arg("--json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn netsight trace");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        err.read_line(&mut first).expect("netsight trace stderr");
+        assert!(
+            first.contains("tracing"),
+            "netsight trace failed to start: {first}"
+        );
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("netsight printed {line:?}: {e}"));
+                sink.lock().expect("lines").push(v);
+            }
+        });
+        TraceRun { child, lines }
+    }
+
+    /// Lets late events arrive, stops netsight and returns every event.
+    pub fn stop(mut self) -> Vec<Value> {
+        std::thread::sleep(Duration::from_millis(800));
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait netsight");
+        assert!(status.success(), "netsight trace exited with {status}");
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = std::mem::take(&mut *self.lines.lock().expect("lines"));
+        assert!(
+            !lines.iter().any(|v| v["type"] == "lost"),
+            "events were lost"
+        );
+        lines
+    }
+}
+
+impl Drop for TraceRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Events of one kind.
+pub fn events<'a>(all: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|e| e["type"] == "event" && e["kind"] == kind)
+        .collect()
+}
+
+/// The inode of a named network namespace (the `netns` field of events).
+pub fn netns_inode(name: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{name}"))
+        .expect("netns file")
+        .ino()
+}
+
+/// Waits until namespace `ns` has no TCP socket left towards `port` other
+/// than TIME_WAIT: every retransmission has happened by then.
+pub fn wait_quiet(ns: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let filter = format!("( sport = :{port} or dport = :{port} )");
+        let out = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "ss",
+            "-Htn",
+            "exclude",
+            "time-wait",
+            &filter,
+        ]);
+        if out.trim().is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections to {port} never finished: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,16 +8,19 @@
 
 mod raw;
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::rc::Rc;
 use std::time::Duration;
 
-use std::os::fd::AsFd;
-
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject};
+use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+use netsight_events::event::{EventKind, SockEvent};
 use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketSnapshot};
 
+use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
 
 #[allow(
@@ -46,6 +49,18 @@ pub struct Drain {
     pub kernel_losses: u64,
 }
 
+/// What to load besides the per-process metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Trace accept()/accept4() returns, which names the accepting process
+    /// at the moment of accept. Off for metrics: any syscall tracepoint puts
+    /// every syscall of the host on the slow path, and the first use of an
+    /// accepted socket names the same process.
+    pub accept_syscalls: bool,
+    /// Event kinds sent to user space (none: metrics only).
+    pub events: Vec<EventKind>,
+}
+
 /// The loaded and attached per-process probe.
 pub struct ProcStat {
     skel: ProcstatSkel<'static>,
@@ -54,16 +69,36 @@ pub struct ProcStat {
     epoch: u32,
     /// I/O calls found on sockets without an owner (cumulative).
     orphaned_io: u64,
+    ring: Option<RingBuffer<'static>>,
+    received: Rc<RefCell<Vec<SockEvent>>>,
+}
+
+/// Programs that only run for some options; the rest always run.
+fn optional_programs(opts: &Options, syn_consumer: bool) -> [(&'static str, bool); 5] {
+    let wants = |k: EventKind| opts.events.contains(&k);
+    [
+        ("on_accept4_exit", opts.accept_syscalls),
+        ("on_accept_exit_plain", opts.accept_syscalls),
+        (
+            "on_kfree_skb",
+            wants(EventKind::Drop) || wants(EventKind::Overflow),
+        ),
+        ("on_consume_skb", wants(EventKind::Overflow) && syn_consumer),
+        ("on_destroy", wants(EventKind::Close)),
+    ]
+}
+
+/// skb_drop_reason numbers of this kernel for the names the programs test.
+fn drop_reason(reasons: &[(String, i64)], name: &str, default: u32) -> u32 {
+    reasons
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(default, |(_, v)| *v as u32)
 }
 
 impl ProcStat {
-    /// Opens, loads and attaches every program. Needs root.
-    ///
-    /// `accept_syscalls` also traces accept()/accept4() returns, which names
-    /// the accepting process at the moment of accept. It is off for metrics:
-    /// any syscall tracepoint puts every syscall of the host on the slow
-    /// path, and the first use of an accepted socket names the same process.
-    pub fn load(accept_syscalls: bool) -> Result<Self, Error> {
+    /// Opens, loads and attaches the programs `opts` asks for. Needs root.
+    pub fn load(opts: &Options) -> Result<Self, Error> {
         loader::init();
         // The skeleton borrows its object for its whole life; netsight loads
         // a probe once per run, so leaking this small allocation is simplest.
@@ -75,13 +110,40 @@ impl ProcStat {
                 object: "procstat",
                 source,
             })?;
+        let syn_consumer = if opts.events.contains(&EventKind::Overflow) {
+            Ksyms::load().range("tcp_rcv_state_process")
+        } else {
+            None
+        };
+        let optional = optional_programs(opts, syn_consumer.is_some());
         open.progs.dump_sockets.set_autoattach(false);
-        open.progs.on_accept4_exit.set_autoload(accept_syscalls);
-        open.progs
-            .on_accept_exit_plain
-            .set_autoload(accept_syscalls);
+        for mut prog in open.open_object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            if let Some((_, on)) = optional.iter().find(|(n, _)| *n == name) {
+                prog.set_autoload(*on);
+            }
+        }
+        if opts.events.is_empty() {
+            // The smallest ring buffer the kernel accepts: nothing uses it.
+            open.maps
+                .events
+                .set_max_entries(4096)
+                .map_err(|source| Error::Map {
+                    map: "events",
+                    source,
+                })?;
+        }
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.retransmit_has_err = retransmit_has_err();
+            rodata.event_mask = opts.events.iter().fold(0, |m, k| m | 1 << event_number(*k));
+            let reasons = crate::btf::enum_values("skb_drop_reason");
+            rodata.drop_reason_consumed = drop_reason(&reasons, "SKB_CONSUMED", 1);
+            rodata.drop_reason_listen_overflow =
+                drop_reason(&reasons, "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW", u32::MAX);
+            if let Some((lo, hi)) = syn_consumer {
+                rodata.syn_consumer_lo = lo;
+                rodata.syn_consumer_hi = hi;
+            }
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
@@ -90,9 +152,7 @@ impl ProcStat {
             log: loader::take_log(),
         })?;
         let mut manual = vec!["dump_sockets"];
-        if !accept_syscalls {
-            manual.extend(["on_accept4_exit", "on_accept_exit_plain"]);
-        }
+        manual.extend(optional.iter().filter(|(_, on)| !on).map(|(n, _)| *n));
         let links = loader::attach_all(skel.object_mut(), &manual)?;
         let iter_link = skel
             .progs
@@ -103,13 +163,60 @@ impl ProcStat {
                 source,
                 log: loader::take_log(),
             })?;
+        let received = Rc::new(RefCell::new(Vec::new()));
+        let ring = if opts.events.is_empty() {
+            None
+        } else {
+            let sink = Rc::clone(&received);
+            let mut builder = RingBufferBuilder::new();
+            builder
+                .add(&skel.maps.events, move |data: &[u8]| {
+                    if let Some(e) = raw::event(data) {
+                        sink.borrow_mut().push(e);
+                    }
+                    0
+                })
+                .map_err(|source| Error::Map {
+                    map: "events",
+                    source,
+                })?;
+            Some(builder.build().map_err(|source| Error::Map {
+                map: "events",
+                source,
+            })?)
+        };
         Ok(ProcStat {
             skel,
             _links: links,
             iter_link,
             epoch: 0,
             orphaned_io: 0,
+            ring,
+            received,
         })
+    }
+
+    /// Waits up to `timeout` for events and returns those that arrived.
+    pub fn poll_events(&mut self, timeout: Duration) -> Result<Vec<SockEvent>, Error> {
+        if let Some(ring) = &self.ring {
+            // A signal (the user's Ctrl-C) interrupts the wait: not an error.
+            if let Err(source) = ring.poll(timeout) {
+                if source.kind() != libbpf_rs::ErrorKind::Interrupted {
+                    return Err(Error::Map {
+                        map: "events",
+                        source,
+                    });
+                }
+            }
+        } else {
+            std::thread::sleep(timeout);
+        }
+        Ok(std::mem::take(&mut *self.received.borrow_mut()))
+    }
+
+    /// Events the kernel side could not record, since load.
+    pub fn losses(&self) -> u64 {
+        self.kernel_losses() + self.orphaned_io
     }
 
     /// Ends the current interval: its counters, the open sockets now, and
@@ -150,7 +257,7 @@ impl ProcStat {
                 // SAFETY: plain u64s in the mmap'ed .bss that BPF updates with
                 // atomic adds; a volatile aligned read sees a whole value.
                 let l = unsafe { std::ptr::read_volatile(&bss.losses) };
-                l.stats_map_full + l.accepted_map_full
+                l.stats_map_full + l.accepted_map_full + l.ringbuf_full
             }
             None => 0,
         }
@@ -181,6 +288,20 @@ fn retransmit_has_err() -> bool {
         }
     }
     crate::btf::tracepoint_arity("tcp_retransmit_skb") != Some(2)
+}
+
+/// The kernel side's number for a kind (enum event_kind in procstat.h).
+fn event_number(k: EventKind) -> u32 {
+    match k {
+        EventKind::Connect => 1,
+        EventKind::Accept => 2,
+        EventKind::Close => 3,
+        EventKind::State => 4,
+        EventKind::Retrans => 5,
+        EventKind::Reset => 6,
+        EventKind::Drop => 7,
+        EventKind::Overflow => 8,
+    }
 }
 
 /// Empties a counters map. The batch call can stop early (e.g. a hash bucket

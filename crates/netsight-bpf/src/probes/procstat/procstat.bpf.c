@@ -26,6 +26,8 @@ struct procstat_losses losses;
 
 /* Zeroed template for new map entries (too big for the BPF stack); the
  * other globals make the skeleton generate these types for Rust. */
+#include "events.bpf.h"
+
 struct proc_stats zero_stats;
 struct sock_snapshot snapshot_type;
 struct proc_key proc_key_type;
@@ -211,6 +213,7 @@ static __always_inline void listener_add(struct sock *sk, const struct owner *o)
 		return;
 	}
 	fresh.owner = *o;
+	fresh.sk = (__u64)sk;
 	bpf_map_update_elem(&listeners, &k, &fresh, BPF_NOEXIST);
 }
 
@@ -322,6 +325,12 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 		if (s)
 			sample_rtt(sk, st, s);
 	}
+	if (event_on(EV_CLOSE)) {
+		if (tx)
+			ADD(st->app_tx_total, ret);
+		else
+			ADD(st->app_rx_total, ret);
+	}
 	if (sk->__sk_common.skc_state != NS_TCP_CLOSE) {
 		if (tx) {
 			ADD(st->tx_bytes, ret);
@@ -425,46 +434,157 @@ static __always_inline void on_close(struct sock *sk, int oldstate)
 		s->closed_duration_ns_max = dur;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int newstate)
+static __always_inline void count_state(struct sock *sk, int oldstate, int newstate)
 {
-	struct sock *sk = (struct sock *)csk;
 	struct sock_state *st;
 	struct proc_stats *s;
 
-	if (sk->sk_protocol != NS_IPPROTO_TCP)
-		return 0;
 	switch (newstate) {
 	case NS_TCP_SYN_SENT: /* connect(), in the caller's context */
 		st = claim(sk);
 		if (!st)
-			return 0;
+			return;
 		st->connect_ns = bpf_ktime_get_ns();
 		st->established_ns = 0;
 		s = stats_of(&st->owner);
 		if (s)
 			ADD(s->tcp_active_opens, 1);
-		return 0;
+		return;
 	case NS_TCP_LISTEN: /* listen(), in the caller's context */
 		st = claim(sk);
 		if (st)
 			listener_add(sk, &st->owner);
-		return 0;
+		return;
 	case NS_TCP_ESTABLISHED:
 		st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st)
-			return 0;
+			return;
 		st->established_ns = bpf_ktime_get_ns();
 		if (oldstate == NS_TCP_SYN_RECV)
 			inherit_listener(sk, st);
-		return 0;
+		return;
 	case NS_TCP_CLOSE:
 		if (oldstate == NS_TCP_LISTEN)
 			listener_del(sk);
 		else
 			on_close(sk, oldstate);
-		return 0;
+		return;
 	}
+}
+
+/* Who sent the first FIN, learnt from the first move out of ESTABLISHED. */
+static __always_inline __u8 closer_of(int newstate)
+{
+	if (newstate == NS_TCP_FIN_WAIT1)
+		return CLOSER_LOCAL;
+	if (newstate == NS_TCP_CLOSE_WAIT)
+		return CLOSER_REMOTE;
+	return CLOSER_RESET;
+}
+
+/* Keeps the local port while the kernel still has it (see local_port). */
+static __always_inline void remember_port(struct sock *sk, struct sock_state *st)
+{
+	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+
+	if (st && port)
+		st->local_port = port;
+}
+
+static __always_inline void fix_port(struct sock_event *e, struct sock_state *st)
+{
+	if (!e->sport && st)
+		e->sport = st->local_port;
+}
+
+/* The listener's process, for a passive connection nobody claimed yet. */
+static __always_inline struct owner *listener_owner(struct sock *sk)
+{
+	struct listener_key k;
+	struct listen_owner *l;
+
+	listener_key_of(sk, &k);
+	l = bpf_map_lookup_elem(&listeners, &k);
+	return l && !l->shared ? &l->owner : NULL;
+}
+
+static __always_inline void state_events(struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_state *st = owned(sk);
+	struct owner *o = st ? &st->owner : NULL;
+	struct sock_event *e;
+	__u64 now = bpf_ktime_get_ns(), in_old = 0;
+
+	if (!st)
+		st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
+	if (!o && (oldstate == NS_TCP_LISTEN || oldstate == NS_TCP_SYN_RECV))
+		o = listener_owner(sk);
+	remember_port(sk, st);
+	if (st) {
+		if (st->state_ns)
+			in_old = now - st->state_ns;
+		st->state_ns = now;
+		if (oldstate == NS_TCP_ESTABLISHED && !st->closer)
+			st->closer = closer_of(newstate);
+	}
+	if (event_on(EV_STATE) && (e = event_new(EV_STATE, o))) {
+		event_fill_sock(e, sk);
+		fix_port(e, st);
+		e->old_state = oldstate;
+		e->new_state = newstate;
+		e->old_state_ns = in_old;
+		bpf_ringbuf_submit(e, 0);
+	}
+	if (!event_on(EV_CONNECT) || oldstate != NS_TCP_SYN_SENT || !st)
+		return;
+	if (newstate != NS_TCP_ESTABLISHED && newstate != NS_TCP_CLOSE)
+		return;
+	e = event_new(EV_CONNECT, o);
+	if (!e)
+		return;
+	event_fill_sock(e, sk);
+	fix_port(e, st);
+	e->latency_ns = st->connect_ns ? now - st->connect_ns : 0;
+	/* A failed connect leaves its errno (ECONNREFUSED, ETIMEDOUT...);
+	 * -1 marks one abandoned by the application. */
+	if (newstate == NS_TCP_CLOSE)
+		e->error = sk->sk_err ? sk->sk_err : -1;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int newstate)
+{
+	struct sock *sk = (struct sock *)csk;
+
+	if (sk->sk_protocol != NS_IPPROTO_TCP)
+		return 0;
+	count_state(sk, oldstate, newstate);
+	state_events(sk, oldstate, newstate);
+	return 0;
+}
+
+/* The socket is gone and so is all application I/O on it: the moment for
+ * the close (tcplife) event, with what the application really moved. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	struct sock_state *st = owned(sk);
+	struct sock_event *e;
+
+	if (!st || !st->established_ns || !event_on(EV_CLOSE))
+		return 0;
+	e = event_new(EV_CLOSE, &st->owner);
+	if (!e)
+		return 0;
+	event_fill_sock(e, sk);
+	fix_port(e, st);
+	/* state_ns is when CLOSE was entered. */
+	e->duration_ns = st->state_ns > st->established_ns ? st->state_ns - st->established_ns : 0;
+	e->tx_bytes = st->app_tx_total;
+	e->rx_bytes = st->app_rx_total;
+	e->closer = st->closer;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
@@ -476,56 +596,132 @@ const volatile bool retransmit_has_err = true;
 
 /* Counted only when the retransmission was sent (err == 0): exactly the
  * kernel's RetransSegs - TCPRetransFail, segment by segment. */
+static __always_inline struct owner *owner_of(struct sock *sk)
+{
+	struct sock_state *st = owned(sk);
+
+	return st ? &st->owner : NULL;
+}
+
+/* What kind of retransmission, from the congestion state it happens in:
+ * an RTO enters Loss first, fast retransmit enters Recovery first, and a
+ * tail loss probe fires in Open/Disorder. */
+static __always_inline __u8 retrans_kind_of(struct sock *sk)
+{
+	struct inet_connection_sock *icsk = (struct inet_connection_sock *)sk;
+	__u8 ca = BPF_CORE_READ_BITFIELD_PROBED(icsk, icsk_ca_state);
+
+	if (ca == NS_TCP_CA_LOSS)
+		return RETRANS_RTO;
+	if (ca == NS_TCP_CA_RECOVERY)
+		return RETRANS_FAST;
+	if (ca == NS_TCP_CA_OPEN || ca == NS_TCP_CA_DISORDER)
+		return RETRANS_TLP;
+	return RETRANS_UNKNOWN;
+}
+
 SEC("tp_btf/tcp_retransmit_skb")
 int on_retransmit(__u64 *ctx)
 {
 	struct sock *sk = (struct sock *)ctx[0];
 	struct sk_buff *skb = (struct sk_buff *)ctx[1];
-	struct tcp_skb_cb *cb;
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)&skb->cb[0];
+	struct owner *o;
 	struct proc_stats *s;
+	struct sock_event *e;
 	__u16 segs;
 
 	if (retransmit_has_err && (int)ctx[2])
 		return 0;
-	s = stats_of_sock(sk);
-	if (!s)
-		return 0;
-	cb = (struct tcp_skb_cb *)&skb->cb[0];
 	segs = BPF_CORE_READ(cb, tcp_gso_segs);
-	ADD(s->tcp_retrans_segs, segs ? segs : 1);
+	if (!segs)
+		segs = 1;
+	remember_port(sk, bpf_sk_storage_get(&sk_states, sk, 0, 0));
+	o = owner_of(sk);
+	if (o && (s = stats_of(o)))
+		ADD(s->tcp_retrans_segs, segs);
+	if (event_on(EV_RETRANS) && (e = event_new(EV_RETRANS, o))) {
+		event_fill_sock(e, sk);
+		e->segs = segs;
+		e->retrans_kind = sk->__sk_common.skc_state == NS_TCP_SYN_SENT ? RETRANS_RTO : retrans_kind_of(sk);
+		bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_synack")
 int BPF_PROG(on_retransmit_synack, const struct sock *sk, const struct request_sock *req)
 {
-	struct proc_stats *s = stats_of_sock((struct sock *)sk);
+	struct owner *o = owner_of((struct sock *)sk);
+	struct proc_stats *s;
+	struct sock_event *e;
 
-	if (s) {
+	if (o && (s = stats_of(o))) {
 		ADD(s->tcp_retrans_segs, 1);
 		ADD(s->tcp_synack_retrans, 1);
 	}
+	if (event_on(EV_RETRANS) && (e = event_new(EV_RETRANS, o))) {
+		/* The request sock carries the connection's addresses. */
+		event_fill_sock(e, (const struct sock *)req);
+		e->protocol = NS_IPPROTO_TCP;
+		e->segs = 1;
+		e->retrans_kind = RETRANS_SYNACK;
+		bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
+}
+
+static __always_inline void reset_event(struct sock *sk, const struct sk_buff *skb, struct owner *o, __u8 direction)
+{
+	struct sock_event *e = event_new(EV_RESET, o);
+	__u8 addr[16];
+	__u16 port;
+
+	if (!e)
+		return;
+	if (sk) {
+		event_fill_sock(e, sk);
+	} else if (skb) {
+		/* No socket: the packet we answer; its destination is our end. */
+		event_fill_skb(e, skb);
+		__builtin_memcpy(addr, e->saddr, 16);
+		__builtin_memcpy(e->saddr, e->daddr, 16);
+		__builtin_memcpy(e->daddr, addr, 16);
+		port = e->sport;
+		e->sport = e->dport;
+		e->dport = port;
+	}
+	e->direction = direction;
+	bpf_ringbuf_submit(e, 0);
 }
 
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
 {
 	/* No socket (e.g. a SYN to a closed port): no process to charge. */
-	struct proc_stats *s = stats_of_sock((struct sock *)sk);
+	struct owner *o = sk ? owner_of((struct sock *)sk) : NULL;
+	struct proc_stats *s;
 
-	if (s)
+	if (o && (s = stats_of(o)))
 		ADD(s->tcp_resets_sent, 1);
+	if (event_on(EV_RESET))
+		reset_event((struct sock *)sk, skb, o, 0);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, struct sock *sk)
 {
-	struct proc_stats *s = stats_of_sock(sk);
+	struct proc_stats *s;
+	struct owner *o;
 
-	if (s)
+	remember_port(sk, bpf_sk_storage_get(&sk_states, sk, 0, 0));
+	o = owner_of(sk);
+
+	if (o && (s = stats_of(o)))
 		ADD(s->tcp_resets_received, 1);
+	if (event_on(EV_RESET))
+		reset_event(sk, NULL, o, 1);
 	return 0;
 }
 
@@ -565,6 +761,90 @@ int BPF_PROG(on_udp_fail, int rc, struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
+/* Listen-queue overflow on the listener `sk` (probe-read: it may be any
+ * kind of pointer we only hold as a number). */
+static __always_inline void overflow_event(const struct sock *sk, struct owner *o, __u8 queue,
+					   const struct sock_event *pkt)
+{
+	struct sock_event *e = event_new(EV_OVERFLOW, o);
+
+	if (!e)
+		return;
+	event_fill_sock(e, sk);
+	if (pkt) {
+		/* The remote end is the client whose SYN was dropped. */
+		__builtin_memcpy(e->daddr, pkt->saddr, 16);
+		e->dport = pkt->sport;
+	}
+	e->queue = queue;
+	e->backlog = BPF_CORE_READ(sk, sk_ack_backlog);
+	e->max_backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Every kernel drop with its reason. A final ACK that finds the accept
+ * queue full is dropped as TCP_LISTEN_OVERFLOW with the listener as rx_sk. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
+{
+	struct sock *sk = rx_sk ? rx_sk : skb->sk;
+	struct owner *o = sk ? owner_of(sk) : NULL;
+	struct sock_event *e;
+
+	if ((__u32)reason == drop_reason_consumed)
+		return 0;
+	if ((__u32)reason == drop_reason_listen_overflow && rx_sk && event_on(EV_OVERFLOW))
+		overflow_event(rx_sk, o, 0, NULL);
+	if (!event_on(EV_DROP) || !(e = event_new(EV_DROP, o)))
+		return 0;
+	event_fill_skb(e, skb);
+	if (!e->netns && sk)
+		e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->reason = reason;
+	e->location = (__u64)location;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* A SYN that reaches a listener is always consumed (never "dropped") in
+ * tcp_rcv_state_process(), even when the full accept queue made the kernel
+ * count ListenOverflows and discard it. Seen here, the listener's queue
+ * says which: the same test the kernel just made. */
+SEC("tp_btf/consume_skb")
+int BPF_PROG(on_consume_skb, struct sk_buff *skb, void *location)
+{
+	struct listener_key k = {};
+	struct listen_owner *l;
+	struct sock_event probe = {};
+	const struct sock *lsk;
+	struct dst_entry *dst;
+	struct net_device *dev;
+	unsigned char *head;
+	__u8 flags;
+
+	if ((__u64)location < syn_consumer_lo || (__u64)location >= syn_consumer_hi)
+		return 0;
+	head = BPF_CORE_READ(skb, head);
+	/* TCP flags byte: offset 13 of the header; SYN without ACK. */
+	if (bpf_probe_read_kernel(&flags, 1, head + BPF_CORE_READ(skb, transport_header) + 13))
+		return 0;
+	if ((flags & 0x12) != 0x02)
+		return 0;
+	event_fill_skb(&probe, skb);
+	/* TCP reuses skb->dev by now; the input route still names the device. */
+	dst = (struct dst_entry *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
+	dev = BPF_CORE_READ(dst, dev);
+	k.net = (__u64)BPF_CORE_READ(dev, nd_net.net);
+	k.port = probe.dport;
+	l = bpf_map_lookup_elem(&listeners, &k);
+	if (!l)
+		return 0;
+	lsk = (const struct sock *)l->sk;
+	if (BPF_CORE_READ(lsk, sk_ack_backlog) > BPF_CORE_READ(lsk, sk_max_ack_backlog))
+		overflow_event(lsk, l->shared ? NULL : &l->owner, 0, &probe);
+	return 0;
+}
+
 /* accept()/accept4() return: the caller owns the new socket. Syscall
  * tracepoint contexts are not in BTF, so declare the layout. */
 struct syscall_exit_ctx {
@@ -583,6 +863,7 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	struct sock *sk;
 	struct fdtable *fdt;
 	struct proc_stats *s;
+	struct sock_event *e;
 	long fd = ctx->ret;
 	__u64 addr;
 
@@ -605,6 +886,10 @@ static __always_inline int on_accept_exit(struct syscall_exit_ctx *ctx)
 	s = stats_of(&o);
 	if (s)
 		ADD(s->tcp_passive_opens, 1);
+	if (event_on(EV_ACCEPT) && (e = event_new(EV_ACCEPT, &o))) {
+		event_fill_sock(e, sk);
+		bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
 }
 

@@ -23,6 +23,14 @@ struct sock_state {
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
 	__u64 rtt_sampled_jiffies; /* last RTT sample, at most one per tick */
+	__u64 state_ns;            /* when the current TCP state was entered */
+	__u64 app_tx_total;        /* what the application sent, for close events */
+	__u64 app_rx_total;
+	__u8 closer;               /* enum closer: who sent the first FIN */
+	__u8 _pad2[5];
+	/* The kernel zeroes the local port when the socket unhashes, before
+	 * the CLOSE transition is traced: events use this copy. */
+	__u16 local_port;
 	/* TCP I/O not yet charged to the owner's counters: moved there by the
 	 * socket iterator each interval, at close, and when the owner changes.
 	 * Counting here keeps the send/recv path free of hash lookups. */
@@ -44,6 +52,7 @@ struct listener_key {
 
 struct listen_owner {
 	struct owner owner;
+	__u64 sk; /* the listening socket, to read its queues */
 	/* Several processes listen on this port (SO_REUSEPORT): no single
 	 * owner can be named for connections not yet accepted. */
 	__u8 shared;
@@ -122,6 +131,57 @@ struct sock_snapshot {
 struct procstat_losses {
 	__u64 stats_map_full;
 	__u64 accepted_map_full;
+	__u64 ringbuf_full;
+};
+
+/* Event kinds; bit (1 << kind) of event_mask enables one. */
+enum event_kind {
+	EV_CONNECT = 1,
+	EV_ACCEPT = 2,
+	EV_CLOSE = 3,
+	EV_STATE = 4,
+	EV_RETRANS = 5,
+	EV_RESET = 6,
+	EV_DROP = 7,
+	EV_OVERFLOW = 8,
+};
+
+enum closer { CLOSER_UNKNOWN = 0, CLOSER_LOCAL = 1, CLOSER_REMOTE = 2, CLOSER_RESET = 3 };
+enum retrans_kind { RETRANS_UNKNOWN = 0, RETRANS_RTO = 1, RETRANS_FAST = 2, RETRANS_TLP = 3, RETRANS_SYNACK = 4 };
+
+/* One event for `netsight trace`. Common fields first; the kind-specific
+ * ones are flat (unused ones stay zero) so Rust reads them without unions. */
+struct sock_event {
+	__u64 ts_ns;
+	struct owner owner; /* zero when no process can be named */
+	__u32 netns;
+	__u8 kind;
+	__u8 family;
+	__u8 protocol;
+	__u8 state;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u64 latency_ns;  /* connect */
+	__s32 error;       /* connect: 0 or the socket's errno */
+	__u8 old_state;    /* state */
+	__u8 new_state;
+	__u8 closer;       /* close */
+	__u8 retrans_kind; /* retrans */
+	__u64 old_state_ns; /* state: time spent in old_state */
+	__u64 duration_ns;  /* close */
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u32 segs;         /* retrans */
+	__u32 reason;       /* drop: skb_drop_reason number */
+	__u64 location;     /* drop: kernel address that freed the skb */
+	__u8 direction;     /* reset: 0 sent, 1 received */
+	__u8 queue;         /* overflow: 0 accept, 1 syn */
+	__u8 _pad[2];
+	__u32 backlog;      /* overflow */
+	__u32 max_backlog;
+	__u32 _pad2;
 };
 
 #endif

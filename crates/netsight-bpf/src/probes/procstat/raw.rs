@@ -7,7 +7,9 @@ use netsight_events::process::{
 };
 use netsight_events::rtt::{RttHistogram, BUCKETS};
 
-use super::skel::types::{owner, proc_key, proc_stats, sock_snapshot};
+use netsight_events::event::{Closer, Detail, RetransKind, SockEvent};
+
+use super::skel::types::{owner, proc_key, proc_stats, sock_event, sock_snapshot};
 
 const AF_INET: u16 = 2;
 
@@ -135,4 +137,73 @@ pub fn snapshots(buf: &[u8]) -> Vec<SocketSnapshot> {
             },
         })
         .collect()
+}
+
+fn closer(v: u8) -> Closer {
+    match v {
+        1 => Closer::Local,
+        2 => Closer::Remote,
+        3 => Closer::Reset,
+        _ => Closer::Unknown,
+    }
+}
+
+fn retrans_kind(v: u8) -> RetransKind {
+    match v {
+        1 => RetransKind::Rto,
+        2 => RetransKind::Fast,
+        3 => RetransKind::Tlp,
+        4 => RetransKind::Synack,
+        _ => RetransKind::Unknown,
+    }
+}
+
+/// One ring buffer record (a sock_event); None for a short or unknown one.
+pub fn event(data: &[u8]) -> Option<SockEvent> {
+    let r: sock_event = read_pod(data)?;
+    let detail = match r.kind {
+        1 => Detail::Connect {
+            latency_ns: r.latency_ns,
+            error: r.error,
+        },
+        2 => Detail::Accept,
+        3 => Detail::Close {
+            duration_ns: r.duration_ns,
+            tx_bytes: r.tx_bytes,
+            rx_bytes: r.rx_bytes,
+            closer: closer(r.closer),
+        },
+        4 => Detail::State {
+            old: TcpState::from_kernel(r.old_state),
+            new: TcpState::from_kernel(r.new_state),
+            old_ns: r.old_state_ns,
+        },
+        5 => Detail::Retrans {
+            segs: r.segs,
+            kind: retrans_kind(r.retrans_kind),
+        },
+        6 => Detail::Reset {
+            received: r.direction == 1,
+        },
+        7 => Detail::Drop {
+            reason: r.reason,
+            location: r.location,
+        },
+        8 => Detail::Overflow {
+            syn_queue: r.queue == 1,
+            backlog: r.backlog,
+            max_backlog: r.max_backlog,
+        },
+        _ => return None,
+    };
+    Some(SockEvent {
+        ts_ns: r.ts_ns,
+        owner: (r.owner.key.tgid != 0).then(|| identity(&r.owner)),
+        netns: r.netns,
+        protocol: r.protocol,
+        state: TcpState::from_kernel(r.state),
+        src: (addr(u16::from(r.family), &r.saddr), r.sport),
+        dst: (addr(u16::from(r.family), &r.daddr), r.dport),
+        detail,
+    })
 }
