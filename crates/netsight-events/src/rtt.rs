@@ -1,7 +1,7 @@
-//! RTT histogram with the kernel side's bucket layout (procstat.h): one
+//! RTT histogram with the kernel side's bucket layout (sockets.h): one
 //! bucket per microsecond below 16 us, then each power of two split in 4.
 
-/// Must match RTT_LINEAR / RTT_SUB_BITS / RTT_BUCKETS in procstat.h.
+/// Must match RTT_LINEAR / RTT_SUB_BITS / RTT_BUCKETS in sockets.h.
 pub const LINEAR: usize = 16;
 pub const SUB_BITS: u32 = 2;
 pub const BUCKETS: usize = LINEAR + 28 * (1 << SUB_BITS);

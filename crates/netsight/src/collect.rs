@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_bpf::probes::sockets::{Options, SocketProbe};
 use netsight_events::process::{self, IntervalInfo, ProcessRecord, SocketSnapshot};
 use netsight_events::time::rfc3339_millis;
 
@@ -22,7 +22,7 @@ pub struct Interval {
 
 /// The per-process probe plus the state needed between intervals.
 pub struct ProcessCollector {
-    probe: ProcStat,
+    probe: SocketProbe,
     cgroups: CgroupNames,
     last: Instant,
     losses_before: u64,
@@ -33,7 +33,7 @@ impl ProcessCollector {
     pub fn start() -> anyhow::Result<Self> {
         super::cmd::require_root()?;
         let probe =
-            ProcStat::load(&Options::default()).context("starting the per-process probes")?;
+            SocketProbe::load(&Options::default()).context("starting the per-process probes")?;
         Ok(ProcessCollector {
             probe,
             cgroups: CgroupNames::default(),

@@ -1,5 +1,5 @@
 //! One folder per probe: its BPF C, its shared header and its Rust.
 
 pub mod doctor;
-pub mod procstat;
+pub mod sockets;
 pub mod xdp;

@@ -6,26 +6,40 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use netsight_bpf::probes::doctor::{self, HookResult};
-use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_bpf::probes::sockets::{Options, SocketProbe};
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 
-/// A netsight feature and what it stands on.
+/// A netsight feature and what it stands on. Every one of them lives in the
+/// sockets probe, which doctor also loads for real.
 struct FeatureSpec {
     name: &'static str,
     hooks: &'static [&'static str],
     tracepoints: &'static [&'static str],
-    /// Whether the feature's probe is the per-process one (loaded for real).
-    procstat: bool,
+    /// A check that can degrade an otherwise working feature.
+    degraded_if: Option<fn() -> Option<String>>,
+}
+
+const fn feature_spec(
+    name: &'static str,
+    hooks: &'static [&'static str],
+    tracepoints: &'static [&'static str],
+) -> FeatureSpec {
+    FeatureSpec {
+        name,
+        hooks,
+        tracepoints,
+        degraded_if: None,
+    }
 }
 
 const FEATURES: &[FeatureSpec] = &[
-    FeatureSpec {
-        name: "per-process tcp metrics",
-        hooks: &["tp_btf"],
-        tracepoints: &[
+    feature_spec(
+        "per-process tcp metrics",
+        &["tp_btf"],
+        &[
             "sock:inet_sock_set_state",
             "sock:sock_send_length",
             "sock:sock_recv_length",
@@ -35,31 +49,86 @@ const FEATURES: &[FeatureSpec] = &[
             "tcp:tcp_receive_reset",
             "tcp:tcp_cong_state_set",
         ],
-        procstat: true,
-    },
-    FeatureSpec {
-        name: "per-process udp metrics",
-        hooks: &["tp_btf"],
-        tracepoints: &[
+    ),
+    feature_spec(
+        "per-process udp metrics",
+        &["tp_btf"],
+        &[
             "sock:sock_send_length",
             "sock:sock_recv_length",
             "udp:udp_fail_queue_rcv_skb",
         ],
-        procstat: true,
+    ),
+    feature_spec(
+        "connection gauges (rtt, cwnd, windows, in flight, write queue)",
+        &["iter"],
+        &[],
+    ),
+    feature_spec(
+        "trace connect, state",
+        &["tp_btf", "ringbuf"],
+        &["sock:inet_sock_set_state"],
+    ),
+    feature_spec(
+        "trace accept (on the accepting process)",
+        &["tracepoint", "ringbuf"],
+        &["syscalls:sys_exit_accept", "syscalls:sys_exit_accept4"],
+    ),
+    feature_spec(
+        "trace close",
+        &["tp_btf", "ringbuf"],
+        &["tcp:tcp_destroy_sock"],
+    ),
+    feature_spec(
+        "trace retrans",
+        &["tp_btf", "ringbuf"],
+        &["tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_synack"],
+    ),
+    feature_spec(
+        "trace reset",
+        &["tp_btf", "ringbuf"],
+        &["tcp:tcp_send_reset", "tcp:tcp_receive_reset"],
+    ),
+    FeatureSpec {
+        name: "trace drop (reasons named from BTF)",
+        hooks: &["tp_btf", "ringbuf"],
+        tracepoints: &["skb:kfree_skb"],
+        degraded_if: Some(|| {
+            let reasons = netsight_bpf::btf::enum_values("skb_drop_reason");
+            reasons
+                .is_empty()
+                .then(|| "no skb_drop_reason in BTF: reasons shown as numbers".to_string())
+        }),
     },
     FeatureSpec {
-        name: "accept attribution (passive opens on the accepting process)",
-        hooks: &["tracepoint"],
-        tracepoints: &["syscalls:sys_exit_accept", "syscalls:sys_exit_accept4"],
-        procstat: true,
-    },
-    FeatureSpec {
-        name: "connection gauges (rtt, cwnd, windows, in flight, write queue)",
-        hooks: &["iter"],
-        tracepoints: &[],
-        procstat: true,
+        name: "trace overflow (accept/SYN queue, on the listener)",
+        hooks: &["tp_btf", "ringbuf"],
+        tracepoints: &["skb:kfree_skb", "skb:consume_skb"],
+        degraded_if: Some(overflow_degraded),
     },
 ];
+
+/// SYNs are seen through consume_skb from tcp_rcv_state_process (kallsyms);
+/// final ACKs through the TCP_LISTEN_OVERFLOW drop reason (6.15+).
+fn overflow_degraded() -> Option<String> {
+    let mut missing = Vec::new();
+    if netsight_bpf::ksyms::Ksyms::load()
+        .range("tcp_rcv_state_process")
+        .is_none()
+    {
+        missing.push("tcp_rcv_state_process not in /proc/kallsyms: SYNs dropped on a full queue are not seen");
+    }
+    let reasons = netsight_bpf::btf::enum_values("skb_drop_reason");
+    if !reasons
+        .iter()
+        .any(|(n, _)| n == "SKB_DROP_REASON_TCP_LISTEN_OVERFLOW")
+    {
+        missing.push(
+            "no TCP_LISTEN_OVERFLOW drop reason: final ACKs dropped on a full queue are not seen",
+        );
+    }
+    (!missing.is_empty()).then(|| missing.join("; "))
+}
 
 #[derive(Serialize)]
 struct Feature {
@@ -122,8 +191,10 @@ fn feature(
             "off",
             format!("tracepoints missing: {}", missing_tps.join(", ")),
         )
-    } else if let (true, Err(e)) = (spec.procstat, load) {
+    } else if let Err(e) = load {
         ("off", format!("probe failed to load: {e}"))
+    } else if let Some(why) = spec.degraded_if.and_then(|check| check()) {
+        ("degraded", why)
     } else {
         ("on", String::new())
     };
@@ -174,7 +245,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
         accept_syscalls: true,
         events: EventKind::ALL.to_vec(),
     };
-    let load = ProcStat::load(&everything)
+    let load = SocketProbe::load(&everything)
         .map(drop)
         .map_err(|e| e.to_string());
     let mut features: Vec<Feature> = FEATURES

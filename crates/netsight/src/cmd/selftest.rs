@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_bpf::probes::sockets::{Options, SocketProbe};
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
@@ -34,7 +34,7 @@ fn timed(probe: &'static str, f: impl FnOnce() -> Result<(), String>) -> ProbeRe
 /// Loads, attaches, and runs one interval: the epoch flip, the map drain,
 /// the socket iterator and (with events) a ring buffer poll.
 fn exercise(opts: &Options) -> Result<(), String> {
-    let mut p = ProcStat::load(opts).map_err(|e| e.to_string())?;
+    let mut p = SocketProbe::load(opts).map_err(|e| e.to_string())?;
     p.drain().map_err(|e| e.to_string())?;
     p.poll_events(std::time::Duration::ZERO)
         .map(drop)
@@ -50,8 +50,8 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         events: EventKind::ALL.to_vec(),
     };
     let results = vec![
-        timed("procstat", || exercise(&metrics)),
-        timed("procstat+events", || exercise(&everything)),
+        timed("sockets", || exercise(&metrics)),
+        timed("sockets+events", || exercise(&everything)),
     ];
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();

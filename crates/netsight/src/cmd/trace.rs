@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use netsight_bpf::ksyms::Ksyms;
-use netsight_bpf::probes::procstat::{Options, ProcStat};
+use netsight_bpf::probes::sockets::{Options, SocketProbe};
 use netsight_events::event::{self, Detail, EventKind, Names, SockEvent};
 use netsight_events::time::rfc3339_millis;
 use netsight_sysstat::netns::NetnsSpec;
@@ -165,7 +165,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         accept_syscalls: kinds.contains(&EventKind::Accept),
         events: kinds,
     };
-    let mut probe = ProcStat::load(&opts).context("starting the event probes")?;
+    let mut probe = SocketProbe::load(&opts).context("starting the event probes")?;
     signals::install();
     let list: Vec<&str> = opts.events.iter().map(|k| k.name()).collect();
     eprintln!("netsight: tracing {} (Ctrl-C to stop)", list.join(" "));

@@ -1,4 +1,4 @@
-//! Raw kernel layouts (generated from procstat.h) to typed records.
+//! Raw kernel layouts (generated from sockets.h) to typed records.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -1,7 +1,8 @@
-//! Per-process TCP/UDP metrics (SPEC §3): attach, and drain once per interval.
+//! The sockets probe: socket ownership, per-process TCP/UDP metrics
+//! (SPEC §3) drained once per interval, and socket/packet events (SPEC §5).
 //!
-//! Kernel side: procstat.bpf.c. Counters go to one of two maps chosen by
-//! `epoch`; [`ProcStat::drain`] flips the epoch, lets in-flight programs
+//! Kernel side: sockets.bpf.c. Counters go to one of two maps chosen by
+//! `epoch`; [`SocketProbe::drain`] flips the epoch, lets in-flight programs
 //! finish, then empties the map that is no longer written, so every increment
 //! lands in exactly one interval. Gauges come from a socket iterator run at
 //! the same moment.
@@ -31,9 +32,9 @@ use crate::loader::{self, Error};
     unused_imports
 )]
 mod skel {
-    include!(concat!(env!("OUT_DIR"), "/procstat.skel.rs"));
+    include!(concat!(env!("OUT_DIR"), "/sockets.skel.rs"));
 }
-use skel::{ProcstatSkel, ProcstatSkelBuilder};
+use skel::{SocketsSkel, SocketsSkelBuilder};
 
 /// Time for programs that read the old epoch to finish. They run with
 /// preemption disabled and take microseconds; this is a wide margin.
@@ -62,8 +63,8 @@ pub struct Options {
 }
 
 /// The loaded and attached per-process probe.
-pub struct ProcStat {
-    skel: ProcstatSkel<'static>,
+pub struct SocketProbe {
+    skel: SocketsSkel<'static>,
     _links: Vec<Link>,
     iter_link: Link,
     epoch: u32,
@@ -96,7 +97,7 @@ fn drop_reason(reasons: &[(String, i64)], name: &str, default: u32) -> u32 {
         .map_or(default, |(_, v)| *v as u32)
 }
 
-impl ProcStat {
+impl SocketProbe {
     /// Opens, loads and attaches the programs `opts` asks for. Needs root.
     pub fn load(opts: &Options) -> Result<Self, Error> {
         loader::init();
@@ -104,10 +105,10 @@ impl ProcStat {
         // a probe once per run, so leaking this small allocation is simplest.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ProcstatSkelBuilder::default()
+        let mut open = SocketsSkelBuilder::default()
             .open(object)
             .map_err(|source| Error::Open {
-                object: "procstat",
+                object: "sockets",
                 source,
             })?;
         let syn_consumer = if opts.events.contains(&EventKind::Overflow) {
@@ -147,7 +148,7 @@ impl ProcStat {
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
-            object: "procstat",
+            object: "sockets",
             source,
             log: loader::take_log(),
         })?;
@@ -185,7 +186,7 @@ impl ProcStat {
                 source,
             })?)
         };
-        Ok(ProcStat {
+        Ok(SocketProbe {
             skel,
             _links: links,
             iter_link,
@@ -290,7 +291,7 @@ fn retransmit_has_err() -> bool {
     crate::btf::tracepoint_arity("tcp_retransmit_skb") != Some(2)
 }
 
-/// The kernel side's number for a kind (enum event_kind in procstat.h).
+/// The kernel side's number for a kind (enum event_kind in sockets.h).
 fn event_number(k: EventKind) -> u32 {
     match k {
         EventKind::Connect => 1,

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Per-process TCP/UDP metrics from tracepoints only.
+/* Sockets: who owns each one, per-process TCP/UDP metrics, and socket and
+ * packet events, from tracepoints only.
  *
  * Ownership: every socket gets socket-local storage naming its owner, set in
  * process context (send/recv, connect, listen, accept). Events raised in
@@ -10,7 +11,7 @@
  * space flips `epoch` each interval and drains the map no longer written, so
  * no increment is ever lost between a read and a delete. */
 #include "netsight.bpf.h"
-#include "procstat.h"
+#include "sockets.h"
 
 #define MAX_PROCS 16384
 #define MAX_ACCEPTED 16384
@@ -22,12 +23,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Flipped by user space; selects the map the programs write. */
 volatile __u32 epoch;
-struct procstat_losses losses;
+struct sockets_losses losses;
+
+#include "events.bpf.h"
 
 /* Zeroed template for new map entries (too big for the BPF stack); the
  * other globals make the skeleton generate these types for Rust. */
-#include "events.bpf.h"
-
 struct proc_stats zero_stats;
 struct sock_snapshot snapshot_type;
 struct proc_key proc_key_type;
@@ -70,250 +71,14 @@ struct {
 	__type(value, struct listen_owner);
 } listeners SEC(".maps");
 
-static __always_inline void owner_from_current(struct owner *o)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	o->key.tgid = bpf_get_current_pid_tgid() >> 32;
-	o->key._pad = 0;
-	o->key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	o->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
-}
-
-static __always_inline struct proc_stats *stats_in(void *map, const struct owner *o)
-{
-	struct proc_stats *s = bpf_map_lookup_elem(map, &o->key);
-
-	if (s)
-		return s;
-	bpf_map_update_elem(map, &o->key, &zero_stats, BPF_NOEXIST);
-	s = bpf_map_lookup_elem(map, &o->key);
-	if (!s) {
-		__sync_fetch_and_add(&losses.stats_map_full, 1);
-		return NULL;
-	}
-	__builtin_memcpy(s->comm, o->comm, sizeof(s->comm));
-	s->cgroup_id = o->cgroup_id;
-	return s;
-}
-
-static __always_inline struct proc_stats *stats_of(const struct owner *o)
-{
-	if (epoch & 1)
-		return stats_in(&stats_b, o);
-	return stats_in(&stats_a, o);
-}
-
-/* Moves a socket's pending TCP I/O into a process's counters. The exchange
- * makes each byte land exactly once, whoever folds concurrently. */
-static __always_inline void fold_io(struct sock_state *st, struct proc_stats *s)
-{
-	__u64 v;
-
-	v = __sync_lock_test_and_set(&st->tx_bytes, 0);
-	if (v)
-		ADD(s->tcp_tx_bytes, v);
-	v = __sync_lock_test_and_set(&st->tx_calls, 0);
-	if (v)
-		ADD(s->tcp_tx_calls, v);
-	v = __sync_lock_test_and_set(&st->rx_bytes, 0);
-	if (v)
-		ADD(s->tcp_rx_bytes, v);
-	v = __sync_lock_test_and_set(&st->rx_calls, 0);
-	if (v)
-		ADD(s->tcp_rx_calls, v);
-}
-
-/* A passively opened socket's first use by a process: that process
- * accepted it. With the accept tracepoints on, accept() already named the
- * owner and counted the open; otherwise the open is counted here. */
-static __always_inline void adopt(struct sock *sk, struct sock_state *st)
-{
-	__u64 addr = (__u64)sk;
-	struct owner *o = bpf_map_lookup_elem(&accepted, &addr);
-	struct proc_stats *s;
-
-	st->provisional = 0;
-	if (o) {
-		st->owner = *o;
-		bpf_map_delete_elem(&accepted, &addr);
-		return;
-	}
-	owner_from_current(&st->owner);
-	s = stats_of(&st->owner);
-	if (s)
-		ADD(s->tcp_passive_opens, 1);
-}
-
-/* Process context: the current task uses the socket, so it owns it now. */
-static __always_inline struct sock_state *claim(struct sock *sk)
-{
-	struct sock_state *st;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	st = bpf_sk_storage_get(&sk_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
-		return NULL;
-	if (st->provisional) {
-		adopt(sk, st);
-	} else if (st->owner.key.tgid != tgid) {
-		/* Pending I/O belongs to the previous owner. */
-		if (st->owner.key.tgid) {
-			struct proc_stats *s = stats_of(&st->owner);
-
-			if (s)
-				fold_io(st, s);
-		}
-		owner_from_current(&st->owner);
-	}
-	return st;
-}
-
-/* Any context: the socket's owner, or NULL if no process has claimed it. */
-static __always_inline struct sock_state *owned(struct sock *sk)
-{
-	struct sock_state *st;
-	struct owner *o;
-	__u64 addr = (__u64)sk;
-
-	if (!sk)
-		return NULL;
-	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
-	if (!st)
-		return NULL;
-	if (st->owner.key.tgid && !st->provisional)
-		return st;
-	o = bpf_map_lookup_elem(&accepted, &addr);
-	if (!o)
-		return st->owner.key.tgid ? st : NULL;
-	st->owner = *o;
-	st->provisional = 0;
-	bpf_map_delete_elem(&accepted, &addr);
-	return st;
-}
-
-static __always_inline void listener_key_of(const struct sock *sk, struct listener_key *k)
-{
-	k->net = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
-	k->port = sk->__sk_common.skc_num;
-	k->_pad = 0;
-}
-
-static __always_inline void listener_add(struct sock *sk, const struct owner *o)
-{
-	struct listener_key k;
-	struct listen_owner *l, fresh = {};
-
-	listener_key_of(sk, &k);
-	l = bpf_map_lookup_elem(&listeners, &k);
-	if (l) {
-		if (l->owner.key.tgid != o->key.tgid)
-			l->shared = 1;
-		return;
-	}
-	fresh.owner = *o;
-	fresh.sk = (__u64)sk;
-	bpf_map_update_elem(&listeners, &k, &fresh, BPF_NOEXIST);
-}
-
-static __always_inline void listener_del(struct sock *sk)
-{
-	struct listener_key k;
-
-	listener_key_of(sk, &k);
-	bpf_map_delete_elem(&listeners, &k);
-}
-
-/* A passively opened connection starts out owned by its listener's process
- * (unless the port is shared by several); accept() corrects it. */
-static __always_inline void inherit_listener(struct sock *sk, struct sock_state *st)
-{
-	struct listener_key k;
-	struct listen_owner *l;
-
-	if (st->owner.key.tgid)
-		return;
-	listener_key_of(sk, &k);
-	l = bpf_map_lookup_elem(&listeners, &k);
-	if (!l || l->shared)
-		return;
-	st->owner = l->owner;
-	st->provisional = 1;
-}
-
-static __always_inline struct proc_stats *stats_of_sock(struct sock *sk)
-{
-	struct sock_state *st = owned(sk);
-
-	return st ? stats_of(&st->owner) : NULL;
-}
+#include "owner.bpf.h"
+#include "rtt.bpf.h"
 
 static __always_inline bool is_inet(const struct sock *sk)
 {
 	__u16 family = sk->__sk_common.skc_family;
 
 	return family == AF_INET || family == AF_INET6;
-}
-
-/* RTT histogram bucket of a value in us (layout in procstat.h). */
-static __always_inline __u32 log2_u32(__u32 v)
-{
-	__u32 r, s;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	s = (v > 0xFF) << 3;
-	v >>= s;
-	r |= s;
-	s = (v > 0xF) << 2;
-	v >>= s;
-	r |= s;
-	s = (v > 0x3) << 1;
-	v >>= s;
-	r |= s;
-	r |= (v >> 1);
-	return r;
-}
-
-static __always_inline __u32 rtt_bucket(__u32 us)
-{
-	__u32 e, idx = us;
-
-	if (us >= RTT_LINEAR) {
-		e = log2_u32(us); /* >= 4 */
-		idx = RTT_LINEAR + ((e - 4) << RTT_SUB_BITS) +
-		      ((us >> (e - RTT_SUB_BITS)) & ((1 << RTT_SUB_BITS) - 1));
-	}
-	/* idx <= 127 for any u32; the opaque mask makes that visible to the
-	 * verifier (clang would otherwise fold it away). */
-	asm volatile("" : "+r"(idx));
-	return idx & (RTT_BUCKETS - 1);
-}
-
-/* RTT: the connection's smoothed RTT, sampled when the application sends
- * or receives, at most once per clock tick per connection, so a busy
- * connection's samples are spread over time and cost little. */
-static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, struct proc_stats *s)
-{
-	struct tcp_sock *tp;
-	__u32 srtt, idx;
-
-	st->rtt_sampled_jiffies = bpf_jiffies64();
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return;
-	srtt = tp->srtt_us >> 3;
-	if (!srtt)
-		return;
-	ADD(s->rtt_sum_us, srtt);
-	ADD(s->rtt_count, 1);
-	if (!s->rtt_min_us || srtt < s->rtt_min_us)
-		s->rtt_min_us = srtt;
-	if (srtt > s->rtt_max_us)
-		s->rtt_max_us = srtt;
-	idx = rtt_bucket(srtt);
-	ADD(s->rtt_hist[idx], 1);
 }
 
 static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st, int ret, bool tx)
@@ -497,17 +262,6 @@ static __always_inline void fix_port(struct sock_event *e, struct sock_state *st
 		e->sport = st->local_port;
 }
 
-/* The listener's process, for a passive connection nobody claimed yet. */
-static __always_inline struct owner *listener_owner(struct sock *sk)
-{
-	struct listener_key k;
-	struct listen_owner *l;
-
-	listener_key_of(sk, &k);
-	l = bpf_map_lookup_elem(&listeners, &k);
-	return l && !l->shared ? &l->owner : NULL;
-}
-
 static __always_inline void state_events(struct sock *sk, int oldstate, int newstate)
 {
 	struct sock_state *st = owned(sk);
@@ -596,13 +350,6 @@ const volatile bool retransmit_has_err = true;
 
 /* Counted only when the retransmission was sent (err == 0): exactly the
  * kernel's RetransSegs - TCPRetransFail, segment by segment. */
-static __always_inline struct owner *owner_of(struct sock *sk)
-{
-	struct sock_state *st = owned(sk);
-
-	return st ? &st->owner : NULL;
-}
-
 /* What kind of retransmission, from the congestion state it happens in:
  * an RTO enters Loss first, fast retransmit enters Recovery first, and a
  * tail loss probe fires in Open/Disorder. */

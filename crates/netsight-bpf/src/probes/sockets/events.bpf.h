@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Event records for `netsight trace`, sent through one ring buffer. Only
  * kinds enabled in event_mask (set before load) cost anything. Included by
- * procstat.bpf.c, whose hooks raise most events. */
+ * sockets.bpf.c, whose hooks raise most events. */
 #ifndef NETSIGHT_EVENTS_BPF_H
 #define NETSIGHT_EVENTS_BPF_H
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Types shared by procstat.bpf.c and Rust (through the skeleton's types). */
-#ifndef NETSIGHT_PROCSTAT_H
-#define NETSIGHT_PROCSTAT_H
+/* Types shared by sockets.bpf.c and Rust (through the skeleton's types). */
+#ifndef NETSIGHT_SOCKETS_H
+#define NETSIGHT_SOCKETS_H
 
 /* A process, robust to pid reuse: the pid plus the leader's start time. */
 struct proc_key {
@@ -66,7 +66,7 @@ struct listen_owner {
 #define RTT_BUCKETS (RTT_LINEAR + 28 * (1 << RTT_SUB_BITS)) /* 128 */
 
 /* Per-process counters for one interval. Field order is the contract with
- * src/probes/procstat/raw.rs (generated from this through the skeleton). */
+ * src/probes/sockets/raw.rs (generated from this through the skeleton). */
 struct proc_stats {
 	char comm[16];
 	__u64 cgroup_id;
@@ -128,7 +128,7 @@ struct sock_snapshot {
 };
 
 /* Things the kernel side could not record; shown as lost events. */
-struct procstat_losses {
+struct sockets_losses {
 	__u64 stats_map_full;
 	__u64 accepted_map_full;
 	__u64 ringbuf_full;
