@@ -134,20 +134,37 @@ fn shows_process(screen: &str, pid: u32, comm: &str) -> bool {
     })
 }
 
-/// What `stty` says about canonical mode and echo, as one marker line.
-const TTY_MODES: &str =
-    "stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo modes-end";
+/// Runs `netsight top` in the shell as run number `run` (with `env`
+/// assignments in front); the shell prints `top-exit-RUN=STATUS` after it.
+fn launch_top(tmux: &Tmux, run: u32, env: &str) {
+    let bin = netsight_bin();
+    tmux.type_line(&format!(
+        "{env} {} top; echo top-exit-{run}=$?",
+        bin.display()
+    ));
+}
 
-fn assert_terminal_restored(tmux: &Tmux, exits_seen: usize) {
+/// Waits for run `run` to exit with `status`, then checks that the alternate
+/// screen is off and the shell's terminal is back in cooked mode with echo.
+fn assert_terminal_restored(tmux: &Tmux, run: u32, status: u8) {
+    // Output lines only: the echoed command line holds `top-exit-RUN=$?`.
+    let exit = format!("top-exit-{run}=");
     let screen = tmux
-        .wait_for(10, |s| s.matches("top-exit=0").count() >= exits_seen)
-        .unwrap_or_else(|s| panic!("top did not exit cleanly:\n{s}"));
+        .wait_for(10, |s| s.lines().any(|l| l.starts_with(&exit)))
+        .unwrap_or_else(|s| panic!("top run {run} did not exit:\n{s}"));
+    let expected = format!("{exit}{status}");
+    assert!(
+        screen.lines().any(|l| l.trim_end() == expected),
+        "expected {expected}:\n{screen}"
+    );
     assert!(!tmux.alternate_on(), "alternate screen still on:\n{screen}");
-    tmux.type_line(TTY_MODES);
-    tmux.wait_for(10, |s| {
-        s.matches("icanon,echo,modes-end").count() >= exits_seen
-    })
-    .unwrap_or_else(|s| panic!("terminal not back in cooked mode with echo:\n{s}"));
+    tmux.type_line(&format!(
+        "stty -a | tr ' ;' '\\n\\n' | grep -x -e -icanon -e icanon -e -echo -e echo \
+         | tr '\\n' ,; echo modes-{run}"
+    ));
+    let modes = format!("icanon,echo,modes-{run}");
+    tmux.wait_for(10, |s| s.lines().any(|l| l.trim_end() == modes))
+        .unwrap_or_else(|s| panic!("terminal not back in cooked mode with echo:\n{s}"));
 }
 
 #[test]
@@ -160,10 +177,8 @@ fn top_shows_a_sender_by_pid_and_restores_the_terminal() {
     let net = NetPair::new("top");
     let port = "5711";
     let target = format!("{}:{port}", NetPair::ADDR_B);
-    let _server = Server::start(net.traffic(
-        &net.b,
-        &["tcp-serve", &format!("0.0.0.0:{port}"), "1"],
-    ));
+    let _server =
+        Server::start(net.traffic(&net.b, &["tcp-serve", &format!("0.0.0.0:{port}"), "1"]));
     // `ip netns exec` execs the program, so the child's pid is the sender's.
     let sender = KillOnDrop(
         net.traffic(&net.a, &["hold", &target, "60"])
@@ -176,8 +191,7 @@ fn top_shows_a_sender_by_pid_and_restores_the_terminal() {
     let tmux = Tmux::start();
     tmux.wait_for(10, |s| s.contains("shell$"))
         .unwrap_or_else(|s| panic!("no shell prompt:\n{s}"));
-    let top = format!("{} top; echo top-exit=$?", netsight_bin().display());
-    tmux.type_line(&top);
+    launch_top(&tmux, 1, "");
 
     let started = Instant::now();
     let screen = tmux
@@ -189,7 +203,11 @@ fn top_shows_a_sender_by_pid_and_restores_the_terminal() {
 
     // A resize storm: top keeps drawing, and still quits cleanly afterwards.
     for i in 0..30 {
-        let (w, h) = if i % 2 == 0 { ("90", "20") } else { ("200", "50") };
+        let (w, h) = if i % 2 == 0 {
+            ("90", "20")
+        } else {
+            ("200", "50")
+        };
         tmux.run(&["resize-window", "-t", "t", "-x", w, "-y", h]);
     }
     tmux.run(&["resize-window", "-t", "t", "-x", "200", "-y", "50"]);
@@ -202,17 +220,27 @@ fn top_shows_a_sender_by_pid_and_restores_the_terminal() {
         .unwrap_or_else(|s| panic!("no drill-down:\n{s}"));
     tmux.key("Escape");
     tmux.key("q");
-    assert_terminal_restored(&tmux, 1);
+    assert_terminal_restored(&tmux, 1, 0);
 
     // SIGTERM gives the terminal back too.
-    tmux.type_line(&top);
+    launch_top(&tmux, 2, "");
     tmux.wait_for(10, |s| s.contains("netsight top │"))
         .unwrap_or_else(|s| panic!("top did not start again:\n{s}"));
     let shell: u32 = tmux.format("#{pane_pid}").parse().expect("pane pid");
     let netsight = child_named(shell, "netsight").expect("netsight under the shell");
     // SAFETY: kill with a pid we just found; at worst it is gone (ESRCH).
     unsafe { libc::kill(netsight as i32, libc::SIGTERM) };
-    assert_terminal_restored(&tmux, 2);
+    assert_terminal_restored(&tmux, 2, 0);
+
+    // So does a panic, unwinding or aborting (release builds abort: only the
+    // panic hook can restore there). The debug binary panics on request
+    // after its first frame; 134 = killed by SIGABRT.
+    if cfg!(debug_assertions) {
+        launch_top(&tmux, 3, "NETSIGHT_TOP_TEST_PANIC=unwind RUST_BACKTRACE=0");
+        assert_terminal_restored(&tmux, 3, 101);
+        launch_top(&tmux, 4, "NETSIGHT_TOP_TEST_PANIC=abort RUST_BACKTRACE=0");
+        assert_terminal_restored(&tmux, 4, 134);
+    }
 }
 
 #[test]

@@ -86,6 +86,12 @@ impl PointBuffer {
         self.trim();
     }
 
+    /// Returns the drop count and starts it again from zero (when the
+    /// buffer moves to another sender that counts on its own).
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
     /// Empties the buffer, counting everything in it as dropped.
     pub fn drop_all(&mut self) -> u64 {
         let n = self.lines.len() as u64;

@@ -6,8 +6,10 @@
 //! backslash. Line protocol has no way to carry a newline in a name or tag,
 //! so CR, LF and TAB are written as the two characters `\r`, `\n`, `\t` (as
 //! Telegraf does). A backslash that would otherwise escape the character
-//! after it (a special character, or the end of the token) is doubled, so
-//! every line parses the same in InfluxDB 1.x and 2.x.
+//! after it (a special character) is doubled, so every line parses in
+//! InfluxDB 1.x and 2.x. Backslashes at the very end of a name or tag are
+//! left out: InfluxDB 1.x refuses such a line whatever the escaping
+//! ("invalid tag format", checked against influxd 1.6).
 
 use std::fmt::Write as _;
 
@@ -57,7 +59,7 @@ impl Token {
 }
 
 fn escape_token(out: &mut String, s: &str, kind: Token) {
-    let mut chars = s.chars().peekable();
+    let mut chars = s.trim_end_matches('\\').chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\n' => out.push_str("\\n"),
@@ -65,9 +67,9 @@ fn escape_token(out: &mut String, s: &str, kind: Token) {
             '\t' => out.push_str("\\t"),
             '\\' => {
                 // A lone backslash is literal unless the next character would
-                // be read as escaped by it (or the token ends right here).
+                // be read as escaped by it (none ends a token: trimmed above).
                 let next_is_escapable = match chars.peek() {
-                    None => true,
+                    None => false,
                     Some(&n) => n == '\\' || kind.is_special(n) || matches!(n, '\n' | '\r' | '\t'),
                 };
                 out.push_str(if next_is_escapable { "\\\\" } else { "\\" });
@@ -109,6 +111,11 @@ fn write_value(out: &mut String, v: &FieldValue) {
     }
 }
 
+/// Empty once the trailing backslashes that cannot be written are gone.
+fn is_blank(s: &str) -> bool {
+    s.trim_end_matches('\\').is_empty()
+}
+
 /// Appends `p` as one line (with its trailing `\n`). Returns false, writing
 /// nothing, when the point has no writable field (InfluxDB would reject it).
 /// Tags with an empty key or value are left out, as the protocol requires.
@@ -120,11 +127,7 @@ pub fn encode(out: &mut String, p: &Point) -> bool {
         return false;
     }
     escape_token(out, &p.measurement, Token::Measurement);
-    for (k, v) in p
-        .tags
-        .iter()
-        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-    {
+    for (k, v) in p.tags.iter().filter(|(k, v)| !is_blank(k) && !is_blank(v)) {
         out.push(',');
         escape_token(out, k, Token::Key);
         out.push('=');
@@ -236,9 +239,15 @@ mod tests {
     fn backslashes_stay_literal_unless_they_would_escape() {
         // In the middle: literal, as the reference allows.
         assert_eq!(tag_line("C:\\dir"), "m,t=C:\\dir f=1i 1700000000123\n");
-        // Before a special character or at the end: doubled.
+        // Before a special character: doubled.
         assert_eq!(tag_line("a\\ b"), "m,t=a\\\\\\ b f=1i 1700000000123\n");
-        assert_eq!(tag_line("end\\"), "m,t=end\\\\ f=1i 1700000000123\n");
+        // At the end: left out (InfluxDB 1.x cannot parse it at all).
+        assert_eq!(tag_line("end\\\\"), "m,t=end f=1i 1700000000123\n");
+        assert_eq!(
+            tag_line("\\"),
+            "m f=1i 1700000000123\n",
+            "nothing left: no tag"
+        );
         assert_eq!(tag_line("two\\\\x"), "m,t=two\\\\\\x f=1i 1700000000123\n");
     }
 

@@ -155,7 +155,9 @@ impl InfluxSender {
         self.join();
         let mut st = self.shared.lock();
         let stats = snapshot(&st);
-        let buffer = std::mem::replace(&mut st.buffer, PointBuffer::new(1, 1));
+        let mut buffer = std::mem::replace(&mut st.buffer, PointBuffer::new(1, 1));
+        // Its drops are in `stats`; the next sender counts only its own.
+        buffer.take_dropped();
         (buffer, stats)
     }
 

@@ -314,7 +314,9 @@ int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int new
 	if (sk->sk_protocol != NS_IPPROTO_TCP)
 		return 0;
 	count_state(sk, oldstate, newstate);
-	state_events(sk, oldstate, newstate);
+	/* Time in state and who closed only matter to events. */
+	if (event_mask)
+		state_events(sk, oldstate, newstate);
 	return 0;
 }
 

@@ -113,6 +113,8 @@ where
         if dirty {
             terminal.draw(|f| view::draw(f, app))?;
             dirty = false;
+            #[cfg(debug_assertions)]
+            panic_if_asked();
         }
         let next_sample = last_sample + Duration::from_secs_f64(app.interval_s);
         let now = Instant::now();
@@ -137,4 +139,19 @@ where
         }
     }
     Ok(())
+}
+
+/// Debug builds only: lets the tmux test prove that a panic gives the
+/// terminal back, unwinding (`=unwind`) and aborting (`=abort`, as release
+/// builds do with `panic = "abort"`, where no `Drop` runs, only the hook).
+#[cfg(debug_assertions)]
+fn panic_if_asked() {
+    extern "C" fn panic_without_unwinding() {
+        panic!("NETSIGHT_TOP_TEST_PANIC=abort");
+    }
+    match std::env::var("NETSIGHT_TOP_TEST_PANIC").as_deref() {
+        Ok("abort") => panic_without_unwinding(),
+        Ok(_) => panic!("NETSIGHT_TOP_TEST_PANIC is set"),
+        Err(_) => {}
+    }
 }
