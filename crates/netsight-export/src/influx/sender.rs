@@ -187,6 +187,16 @@ fn snapshot(st: &State) -> SenderStats {
     }
 }
 
+/// N from an InfluxDB 1.x "partial write: ... dropped=N" message.
+fn partial_write_dropped(message: &str) -> Option<u64> {
+    if !message.starts_with("partial write") {
+        return None;
+    }
+    let (_, tail) = message.rsplit_once("dropped=")?;
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -273,9 +283,13 @@ impl Worker {
                 None
             }
             Outcome::Rejected { status, message } => {
-                st.stats.rejected += n;
+                // InfluxDB 1.x keeps the good points of a batch and says how
+                // many it dropped ("partial write: ... dropped=N").
+                let refused = partial_write_dropped(&message).map_or(n, |d| d.min(n));
+                st.stats.rejected += refused;
+                st.stats.written += n - refused;
                 (self.log)(&format!(
-                    "influxdb: {} rejected {n} points (HTTP {status}, not retried): {message}",
+                    "influxdb: {} rejected {refused} of {n} points (HTTP {status}, not retried): {message}",
                     self.target.url
                 ));
                 None

@@ -72,11 +72,17 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                     }
                     config = new;
                     sinks.health.reloads_ok += 1;
-                    log(&format!("config reloaded: every {:.3}s to {}", config.interval.as_secs_f64(), sinks.describe()));
+                    log(&format!(
+                        "config reloaded: every {:.3}s to {}",
+                        config.interval.as_secs_f64(),
+                        sinks.describe()
+                    ));
                 }
                 Err(e) => {
                     sinks.health.reloads_failed += 1;
-                    log(&format!("cannot reload the config ({e}); keeping the running configuration"));
+                    log(&format!(
+                        "cannot reload the config ({e}); keeping the running configuration"
+                    ));
                 }
             }
             if !stopped {
