@@ -39,17 +39,31 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+/// Which processes to show (`-p`, `--comm`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProcessFilter {
+    /// Only these processes (repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only processes whose command name is NAME.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+}
+
+impl ProcessFilter {
+    pub fn matches(&self, pid: u32, comm: &str) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&pid))
+            && self.comm.as_deref().is_none_or(|c| c == comm)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Event kinds: connect accept close state retrans reset drop overflow, or all.
     #[arg(value_name = "KIND", required = true)]
     pub kinds: Vec<String>,
-    /// Only events of these processes (repeatable).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
-    pub pids: Vec<u32>,
-    /// Only events of processes whose command name is NAME.
-    #[arg(long, value_name = "NAME")]
-    pub comm: Option<String>,
+    #[command(flatten)]
+    pub procs: ProcessFilter,
     /// Only events with this local or remote port.
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
@@ -83,12 +97,8 @@ pub struct SelftestArgs {
 /// Flags shared by the commands that report every interval.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// Only these processes (repeatable).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
-    pub pids: Vec<u32>,
-    /// Only processes whose command name is NAME.
-    #[arg(long, value_name = "NAME")]
-    pub comm: Option<String>,
+    #[command(flatten)]
+    pub procs: ProcessFilter,
     /// Seconds between reports (fractions allowed).
     #[arg(short = 'i', long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub interval: f64,

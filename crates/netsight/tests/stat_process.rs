@@ -52,28 +52,7 @@ fn tcp_bytes_and_opens_are_exact_per_process() {
 fn retransmits_match_the_namespace_counters_and_land_on_the_sender() {
     require_root!();
     let net = NetPair::new("rt");
-    // The receiver drops a random ~3% of what arrives on the test port.
-    common::sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &net.b,
-        "iptables",
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        "5002",
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        "0.05",
-        "-j",
-        "DROP",
-    ]);
+    common::lossy_port(&net.b, 5002);
     let (before_a, before_b) = (net.nstat(&net.a), net.nstat(&net.b));
     let stat = StatRun::start(&[]);
     let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5002), "2"]));

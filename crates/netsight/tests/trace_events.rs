@@ -172,27 +172,7 @@ fn refused_connect_and_its_reset_are_on_the_caller() {
 fn retransmit_events_add_up_to_the_namespace_counter() {
     require_root!();
     let net = NetPair::new("re");
-    common::sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &net.b,
-        "iptables",
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        "7004",
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        "0.05",
-        "-j",
-        "DROP",
-    ]);
+    common::lossy_port(&net.b, 7004);
     let trace = TraceRun::start(&["retrans", "--netns", &net.a]);
     let before = net.nstat(&net.a);
     let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(7004), "1"]));

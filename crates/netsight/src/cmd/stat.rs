@@ -52,8 +52,7 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
 }
 
 fn selected(args: &StatArgs, r: &ProcessRecord) -> bool {
-    (args.common.pids.is_empty() || args.common.pids.contains(&r.pid))
-        && args.common.comm.as_ref().is_none_or(|c| *c == r.comm)
+    args.common.procs.matches(r.pid, &r.comm)
 }
 
 fn write_json(

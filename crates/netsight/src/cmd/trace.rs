@@ -14,7 +14,7 @@ use netsight_events::event::{self, Detail, EventKind, Names, SockEvent};
 use netsight_events::time::rfc3339_millis;
 use netsight_sysstat::netns::NetnsSpec;
 
-use crate::cli::TraceArgs;
+use crate::cli::{ProcessFilter, TraceArgs};
 use crate::collect::monotonic_ns;
 use crate::error::usage;
 use crate::signals;
@@ -106,8 +106,7 @@ fn netns_inode(arg: &str) -> anyhow::Result<u32> {
 
 /// Which events the user asked to see.
 struct Filter {
-    pids: Vec<u32>,
-    comm: Option<String>,
+    procs: ProcessFilter,
     port: Option<u16>,
     netns: Option<u32>,
     reasons: BTreeSet<u32>,
@@ -115,8 +114,7 @@ struct Filter {
 
 impl Filter {
     fn keeps(&self, e: &SockEvent) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&e.pid()))
-            && self.comm.as_ref().is_none_or(|c| c == e.comm())
+        self.procs.matches(e.pid(), e.comm())
             && self.port.is_none_or(|p| e.src.1 == p || e.dst.1 == p)
             && self.netns.is_none_or(|n| n == e.netns)
             && match e.detail {
@@ -154,8 +152,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     let kinds = parse_kinds(&args.kinds)?;
     let names = KernelNames::load();
     let filter = Filter {
-        pids: args.pids.clone(),
-        comm: args.comm.clone(),
+        procs: args.procs.clone(),
         port: args.port,
         netns: args.netns.as_deref().map(netns_inode).transpose()?,
         reasons: names.reason_numbers(&args.reasons)?,

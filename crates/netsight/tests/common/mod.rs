@@ -192,6 +192,55 @@ pub fn client(mut cmd: Command) -> Vec<Value> {
         .collect()
 }
 
+/// Parses every JSON line of a child's stdout into a shared list.
+fn collect_json_lines(stdout: std::process::ChildStdout) -> Arc<Mutex<Vec<Value>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("netsight printed {line:?}: {e}"));
+            sink.lock().expect("lines").push(v);
+        }
+    });
+    lines
+}
+
+/// Stops a netsight child with SIGINT (as a user would) and checks it exited cleanly.
+fn interrupt(child: &mut Child) {
+    // SAFETY: kill with a valid pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait netsight");
+    assert!(status.success(), "netsight exited with {status}");
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// Makes namespace `ns` drop a random 5% of the TCP segments arriving on `port`.
+pub fn lossy_port(ns: &str, port: u16) {
+    let port = port.to_string();
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        &port,
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.05",
+        "-j",
+        "DROP",
+    ]);
+}
+
 /// `netsight stat --json` in the background, collecting every line.
 pub struct StatRun {
     child: Child,
@@ -207,16 +256,7 @@ impl StatRun {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn netsight");
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("netsight printed {line:?}: {e}"));
-                sink.lock().expect("lines").push(v);
-            }
-        });
+        let lines = collect_json_lines(child.stdout.take().expect("stdout"));
         let run = StatRun { child, lines };
         run.wait_summaries(1);
         run
@@ -247,11 +287,7 @@ impl StatRun {
     pub fn stop(mut self) -> Vec<Value> {
         let n = self.summaries();
         self.wait_summaries(n + 2);
-        // SAFETY: kill with a valid pid of our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().expect("wait netsight");
-        assert!(status.success(), "netsight exited with {status}");
-        std::thread::sleep(Duration::from_millis(100));
+        interrupt(&mut self.child);
         std::mem::take(&mut *self.lines.lock().expect("lines"))
     }
 }
@@ -317,27 +353,14 @@ impl TraceRun {
             first.contains("tracing"),
             "netsight trace failed to start: {first}"
         );
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("netsight printed {line:?}: {e}"));
-                sink.lock().expect("lines").push(v);
-            }
-        });
+        let lines = collect_json_lines(child.stdout.take().expect("stdout"));
         TraceRun { child, lines }
     }
 
     /// Lets late events arrive, stops netsight and returns every event.
     pub fn stop(mut self) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(800));
-        // SAFETY: kill with a valid pid of our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().expect("wait netsight");
-        assert!(status.success(), "netsight trace exited with {status}");
-        std::thread::sleep(Duration::from_millis(100));
+        interrupt(&mut self.child);
         let lines = std::mem::take(&mut *self.lines.lock().expect("lines"));
         assert!(
             !lines.iter().any(|v| v["type"] == "lost"),
