@@ -276,10 +276,9 @@ fn validate_influx(src: &str, r: RawInflux) -> Result<InfluxConfig, ConfigError>
             ("token", r.token.is_empty()),
         ] {
             if empty {
-                let other = if key == "org" { "bucket" } else { "org" };
                 return Err(err(
-                    other,
-                    &format!("InfluxDB 2.x needs org, bucket and token: '{key}' is missing"),
+                    key,
+                    "is missing: InfluxDB 2.x needs org, bucket and token",
                 ));
             }
         }

@@ -92,7 +92,7 @@ fn bad_values_name_key_and_line() {
         ),
         (
             "[influxdb]\norg = \"o\"\nbucket = \"b\"\n",
-            "line 2: influxdb.org: InfluxDB 2.x needs org, bucket and token: 'token' is missing",
+            "line 1: influxdb.token: is missing: InfluxDB 2.x needs org, bucket and token",
         ),
         (
             "[influxdb]\nretry_initial = \"5s\"\nretry_max = \"1s\"\n",
