@@ -122,3 +122,48 @@ fn print_config_shows_every_key_with_a_comment() {
         }
     }
 }
+
+#[test]
+fn grafana_dashboards_use_only_exported_names() {
+    use netsight_export::health::AgentHealth;
+    use netsight_export::influx::sender::SenderStats;
+    use netsight_export::prometheus::{agent_families, exposition::sanitize_name, names};
+
+    let mut exported: Vec<String> = names::COUNTERS
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(names::GAUGES.iter().map(|g| g.name.to_string()))
+        .chain(
+            netsight_sysstat::charts::CHARTS
+                .iter()
+                .map(|c| sanitize_name(&format!("netsight_system_{}", c.id))),
+        )
+        .collect();
+    let health = AgentHealth {
+        influx: Some(SenderStats {
+            last_success_ms: Some(1),
+            ..SenderStats::default()
+        }),
+        ..AgentHealth::default()
+    };
+    exported.extend(agent_families(&health).into_iter().map(|f| f.name));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/grafana");
+    let text = std::fs::read_to_string(dir.join("netsight-prometheus.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["__inputs"][0]["pluginId"], "prometheus");
+    let mut used = 0;
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("netsight_") {
+            assert!(
+                exported.iter().any(|e| e == word),
+                "dashboard uses {word}, which the agent does not export"
+            );
+            used += 1;
+        }
+    }
+    assert!(used >= 10);
+    let influx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("netsight-influxdb.json")).unwrap())
+            .unwrap();
+    assert_eq!(influx["__inputs"][0]["pluginId"], "influxdb");
+}

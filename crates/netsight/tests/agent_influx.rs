@@ -76,6 +76,42 @@ fn tcp_bytes_in_influxdb_are_exact_through_a_server_outage() {
         agent.log_text()
     );
     eprintln!("influxdb sum(tcp_tx_bytes) for pid {cpid} = {bytes} = bytes sent; {failed} failed requests retried");
+    // The shipped Grafana dashboard's queries run on this server as they are.
+    let queries = agent_support::dashboard_queries("netsight-influxdb.json");
+    for q in &queries {
+        let r = agent_support::request(
+            db.addr,
+            "GET",
+            &format!(
+                "/query?db=netsight&q={}",
+                netsight_export::http::query_escape(q)
+            ),
+            b"",
+        )
+        .expect("dashboard query");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            r.status == 200 && !body.contains("\"error\""),
+            "{q}: {body}"
+        );
+    }
+    // Its first panel (TCP sent per process) shows the client.
+    let r = agent_support::request(
+        db.addr,
+        "GET",
+        &format!(
+            "/query?db=netsight&q={}",
+            netsight_export::http::query_escape(&queries[0])
+        ),
+        b"",
+    )
+    .expect("panel query");
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(
+        body.contains(&format!("\"pid\":\"{cpid}\"")),
+        "{}: {body}",
+        queries[0]
+    );
     assert!(agent.stop(), "clean exit on SIGTERM");
 }
 

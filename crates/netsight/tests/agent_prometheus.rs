@@ -151,6 +151,20 @@ fn metrics_are_promtool_clean_and_prometheus_stores_the_exact_counter() {
         );
         std::thread::sleep(Duration::from_millis(500));
     };
+    // The shipped Grafana dashboard's queries are valid PromQL here, and
+    // the per-process send rate panel has data.
+    let queries = agent_support::dashboard_queries("netsight-prometheus.json");
+    for q in &queries {
+        if q.starts_with("label_values") {
+            continue;
+        }
+        let body = get_text(
+            prom.addr,
+            &format!("/api/v1/query?query={}", query_escape(q)),
+        )
+        .unwrap_or_else(|| panic!("prometheus refused {q}"));
+        assert!(body.contains("\"status\":\"success\""), "{q}: {body}");
+    }
     eprintln!(
         "prometheus query {series} = {} = bytes sent; promtool clean on {} lines",
         stored.unwrap_or_default(),

@@ -357,3 +357,40 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The queries of a shipped Grafana dashboard (`expr` for PromQL, `query`
+/// for InfluxQL), panels and variables, with Grafana's macros replaced by
+/// values a server accepts.
+pub fn dashboard_queries(file: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contrib/grafana")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut out = Vec::new();
+    for p in v["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            out.extend(
+                t["expr"]
+                    .as_str()
+                    .or(t["query"].as_str())
+                    .map(str::to_string),
+            );
+        }
+    }
+    for var in v["templating"]["list"].as_array().expect("templating") {
+        out.extend(var["definition"].as_str().map(str::to_string));
+    }
+    out.iter()
+        .map(|q| {
+            q.replace("$timeFilter", "time > now() - 1h")
+                .replace("$__interval_ms", "10000")
+                .replace("$__interval", "10s")
+                .replace("$__rate_interval", "1m")
+                .replace("/^$host$/", "/.*/")
+                .replace("/^$comm$/", "/.*/")
+                .replace("\"$instance\"", "\".*\"")
+                .replace("\"$comm\"", "\".*\"")
+        })
+        .collect()
+}
