@@ -8,6 +8,8 @@ packages=(
     clang llvm gcc libc6-dev make pkg-config libelf-dev zlib1g-dev
     # tests: namespaces, firewalls to make loss and drops, kernel counters
     iproute2 iptables nftables ipset ethtool iputils-ping procps tmux
+    # exporter tests talk to the real servers
+    influxdb prometheus
 )
 
 missing=()

@@ -14,7 +14,9 @@ static __always_inline void owner_from_current(struct owner *o)
 	o->key._pad = 0;
 	o->key.start_ns = BPF_CORE_READ(task, group_leader, start_time);
 	o->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	/* The process's name, not the thread's (a worker thread may be called
+	 * "influx-sender"; the process is still netsight). */
+	BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
 }
 
 static __always_inline struct proc_stats *stats_in(void *map, const struct owner *o)
