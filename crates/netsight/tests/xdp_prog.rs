@@ -129,3 +129,208 @@ fn truncated_frames_are_never_misread() {
     }
     assert!(ran > 100, "only {ran} runs");
 }
+
+/// Sends one frame from `src` and returns the verdict.
+fn run_from(prog: &netsight_bpf::probes::xdp::TestProgram, src: std::net::IpAddr) -> Verdict {
+    let frame = match src {
+        std::net::IpAddr::V4(a) => udp_v4(a, DST4, &[]),
+        std::net::IpAddr::V6(a) => udp_v6(a, DST6, &[]),
+    };
+    prog.run(&frame).unwrap()
+}
+
+#[test]
+fn longest_prefix_wins_and_delete_falls_back() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    let rules = [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "10.1.2.3/32",
+        "2001:db8::/48",
+        "2001:db8:0:1::/64",
+        "2001:db8:0:1::7/128",
+    ];
+    bl.add(&cidrs(&rules)).unwrap();
+    let prog = bl.test_program(0).unwrap();
+    // (source, the rule it must hit: the longest prefix holding it)
+    let expect = |bl: &Blacklist, table: &[(&str, Option<&str>)]| {
+        let before: Vec<_> = bl.rule_hits().unwrap();
+        for (src, rule) in table {
+            let verdict = run_from(&prog, src.parse().unwrap());
+            let want = if rule.is_some() {
+                Verdict::Drop
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(verdict, want, "{src}");
+        }
+        for r in bl.rule_hits().unwrap() {
+            let old = before
+                .iter()
+                .find(|b| b.cidr == r.cidr)
+                .map_or(0, |b| b.hits);
+            let want = table
+                .iter()
+                .filter(|(_, rule)| *rule == Some(r.cidr.to_string().as_str()))
+                .count() as u64;
+            assert_eq!(r.hits - old, want, "hits of {}", r.cidr);
+        }
+    };
+    expect(
+        &bl,
+        &[
+            ("10.1.2.3", Some("10.1.2.3/32")),
+            ("10.1.2.4", Some("10.1.2.0/24")),
+            ("10.1.3.1", Some("10.1.0.0/16")),
+            ("10.2.0.1", Some("10.0.0.0/8")),
+            ("11.0.0.1", None),
+            ("2001:db8:0:1::7", Some("2001:db8:0:1::7/128")),
+            ("2001:db8:0:1::8", Some("2001:db8:0:1::/64")),
+            ("2001:db8:0:2::1", Some("2001:db8::/48")),
+            ("2001:db8:1::1", None),
+        ],
+    );
+    // Deleting the more specific rule hands its sources to the next one.
+    bl.remove(&cidrs(&["10.1.2.3/32", "2001:db8:0:1::7/128"]))
+        .unwrap();
+    expect(
+        &bl,
+        &[
+            ("10.1.2.3", Some("10.1.2.0/24")),
+            ("2001:db8:0:1::7", Some("2001:db8:0:1::/64")),
+        ],
+    );
+    bl.remove(&cidrs(&["10.1.2.0/24", "10.1.0.0/16", "2001:db8:0:1::/64"]))
+        .unwrap();
+    expect(
+        &bl,
+        &[
+            ("10.1.2.3", Some("10.0.0.0/8")),
+            ("2001:db8:0:1::7", Some("2001:db8::/48")),
+        ],
+    );
+    bl.remove(&cidrs(&["10.0.0.0/8", "2001:db8::/48"])).unwrap();
+    expect(&bl, &[("10.1.2.3", None), ("2001:db8:0:1::7", None)]);
+    // /0 matches everything of its family, and only that family.
+    bl.add(&cidrs(&["0.0.0.0/0"])).unwrap();
+    expect(
+        &bl,
+        &[("192.0.2.1", Some("0.0.0.0/0")), ("2001:db8::1", None)],
+    );
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn masked_v4(a: u32, len: u8) -> Cidr {
+    let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    format!("{}/{len}", Ipv4Addr::from(a & m)).parse().unwrap()
+}
+
+fn masked_v6(a: u128, len: u8) -> Cidr {
+    let m = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    format!("{}/{len}", Ipv6Addr::from(a & m)).parse().unwrap()
+}
+
+/// Many overlapping prefixes of many lengths (both sides of each 32- and
+/// 64-bit word boundary) against a reference longest-prefix match.
+#[test]
+fn matches_a_reference_longest_prefix_match() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Sources vary in 12 bits only, placed on both sides of the lengths
+    // used (bit 0 = most significant), so rules overlap and some nest.
+    let v4_bits = [6, 7, 12, 13, 14, 15, 22, 23, 28, 29, 30, 31];
+    let v6_bits = [30, 31, 38, 39, 62, 63, 64, 65, 98, 99, 126, 127];
+    let rand_v4 = |r: &mut Rng| {
+        let x = r.next();
+        v4_bits
+            .iter()
+            .enumerate()
+            .fold(0x0a00_0000u32, |a, (i, b)| {
+                a | ((x >> i & 1) as u32) << (31 - b)
+            })
+    };
+    let rand_v6 = |r: &mut Rng| {
+        let x = r.next();
+        v6_bits
+            .iter()
+            .enumerate()
+            .fold(0x2001_0db8u128 << 96, |a, (i, b)| {
+                a | u128::from(x >> i & 1) << (127 - b)
+            })
+    };
+    let v4_lens = [16u8, 20, 23, 24, 28, 31, 32];
+    let v6_lens = [63u8, 64, 65, 96, 100, 127, 128];
+    let mut rules = std::collections::BTreeSet::new();
+    for _ in 0..150 {
+        let l4 = v4_lens[(rng.next() % v4_lens.len() as u64) as usize];
+        rules.insert(masked_v4(rand_v4(&mut rng), l4));
+        let l6 = v6_lens[(rng.next() % v6_lens.len() as u64) as usize];
+        rules.insert(masked_v6(rand_v6(&mut rng), l6));
+    }
+    let rules: Vec<Cidr> = rules.into_iter().collect();
+    let bl = Blacklist::private().unwrap();
+    bl.add(&rules).unwrap();
+    let prog = bl.test_program(0).unwrap();
+
+    let mut want_hits = std::collections::HashMap::<Cidr, u64>::new();
+    let (mut dropped, mut passed) = (0u64, 0u64);
+    for i in 0..3000 {
+        let src: std::net::IpAddr = if i % 2 == 0 {
+            Ipv4Addr::from(rand_v4(&mut rng)).into()
+        } else {
+            Ipv6Addr::from(rand_v6(&mut rng)).into()
+        };
+        let longest = rules
+            .iter()
+            .filter(|c| c.contains(src))
+            .max_by_key(|c| c.prefix_len());
+        let verdict = run_from(&prog, src);
+        match longest {
+            Some(c) => {
+                assert_eq!(verdict, Verdict::Drop, "{src} is in {c}");
+                *want_hits.entry(*c).or_default() += 1;
+                dropped += 1;
+            }
+            None => {
+                assert_eq!(verdict, Verdict::Pass, "{src}");
+                passed += 1;
+            }
+        }
+    }
+    assert!(
+        dropped > 300 && passed > 300,
+        "{dropped} dropped, {passed} passed"
+    );
+    for r in bl.rule_hits().unwrap() {
+        assert_eq!(
+            r.hits,
+            want_hits.get(&r.cidr).copied().unwrap_or(0),
+            "{}",
+            r.cidr
+        );
+    }
+    assert_eq!(bl.iface_counters(prog.slot()).unwrap(), (passed, dropped));
+}

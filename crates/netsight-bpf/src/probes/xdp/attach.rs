@@ -14,6 +14,7 @@ use libbpf_rs::{Link, MapCore, MapFlags};
 use super::blacklist::Blacklist;
 use super::bpffs::{self, StateDir};
 use super::error::{Result, XdpError};
+use super::migrate;
 use super::program::{self, MapSource};
 use super::raw::{self, IfaceEntry};
 
@@ -154,7 +155,7 @@ fn pin(fd: BorrowedFd<'_>, path: &std::path::Path) -> Result<()> {
 
 /// Is the pinned link still attached to a device? (A link whose device went
 /// away stays pinned but reports ifindex 0.)
-fn pinned_link_live(dir: &StateDir, slot: u32) -> bool {
+pub(super) fn pinned_link_live(dir: &StateDir, slot: u32) -> bool {
     let Ok(link) = Link::open(dir.link(slot)) else {
         return false;
     };
@@ -162,7 +163,7 @@ fn pinned_link_live(dir: &StateDir, slot: u32) -> bool {
 }
 
 impl Blacklist {
-    fn table(&self) -> Result<Vec<(u32, IfaceEntry)>> {
+    pub(super) fn table(&self) -> Result<Vec<(u32, IfaceEntry)>> {
         let mut out = Vec::new();
         for slot in 0..raw::MAX_IFACES {
             let v = self
@@ -357,7 +358,12 @@ impl Blacklist {
             for slot in 0..raw::MAX_IFACES {
                 bpffs::remove_if_exists(&dir.link(slot))?;
             }
-            dir.remove_all(&program::MAP_NAMES)?;
+            let names: Vec<&str> = program::MAP_NAMES
+                .iter()
+                .chain(&migrate::OLD_MAP_NAMES)
+                .copied()
+                .collect();
+            dir.remove_all(&names)?;
         }
         Ok(())
     }

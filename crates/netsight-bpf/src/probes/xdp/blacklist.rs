@@ -1,6 +1,8 @@
-//! The rule set: prefixes in two LPM tries, each pointing at a slot of the
-//! per-CPU hit counters. Slots are handed out by user space; the tries are
-//! the only record of which slots are in use.
+//! The rule set: prefixes in two hashes (one per family) keyed by (length,
+//! masked address), each pointing at a slot of the per-CPU hit counters,
+//! plus the bitmap of lengths in use that the program walks. Slots are
+//! handed out by user space; the hashes are the only record of which slots
+//! are in use.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,6 +11,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::bpffs::{DirLock, StateDir};
 use super::cidr::Cidr;
 use super::error::{Result, XdpError};
+use super::migrate;
 use super::program::{self, MapSource, Maps};
 use super::raw;
 
@@ -41,6 +44,7 @@ impl Blacklist {
         let Some(dir) = StateDir::existing()? else {
             return Ok(None);
         };
+        migrate::upgrade_if_old(&dir)?;
         if !Maps::all_pinned(&dir) {
             return Ok(None);
         }
@@ -51,6 +55,7 @@ impl Blacklist {
     /// The pinned blacklist, created (empty) if needed.
     pub fn open_or_create() -> Result<Blacklist> {
         let dir = StateDir::create()?;
+        migrate::upgrade_if_old(&dir)?;
         let maps = {
             let _lock = dir.lock()?;
             if Maps::all_pinned(&dir) {
@@ -66,6 +71,10 @@ impl Blacklist {
     pub fn private() -> Result<Blacklist> {
         let (_prog, maps) = program::load(0, MapSource::Fresh)?;
         Blacklist::new(maps, None)
+    }
+
+    pub(super) fn from_pinned(maps: Maps, dir: StateDir) -> Result<Blacklist> {
+        Blacklist::new(maps, Some(dir))
     }
 
     fn new(maps: Maps, dir: Option<StateDir>) -> Result<Blacklist> {
@@ -84,23 +93,7 @@ impl Blacklist {
 
     /// Every rule with its slot, sorted (IPv4 first, then by address).
     pub fn rules_with_slots(&self) -> Result<Vec<(Cidr, u32)>> {
-        let mut out = Vec::new();
-        for (map, name) in [(&self.maps.v4, "bl_v4"), (&self.maps.v6, "bl_v6")] {
-            for key in map.keys() {
-                let Some(cidr) = raw::cidr_from_key(&key) else {
-                    continue;
-                };
-                // A lookup may race with a concurrent delete: skip vanished keys.
-                let value = map
-                    .lookup(&key, MapFlags::ANY)
-                    .map_err(|e| XdpError::bpf(format!("reading {name}"), e))?;
-                if let Some(v) = value {
-                    out.push((cidr, raw::u32_at(&v, 0)));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        read_rules(&[(&self.maps.v4, "pfx_v4"), (&self.maps.v6, "pfx_v6")])
     }
 
     pub fn rules(&self) -> Result<Vec<Cidr>> {
@@ -111,7 +104,7 @@ impl Blacklist {
             .collect())
     }
 
-    fn trie(&self, cidr: &Cidr) -> &MapHandle {
+    fn prefixes(&self, cidr: &Cidr) -> &MapHandle {
         match cidr {
             Cidr::V4 { .. } => &self.maps.v4,
             Cidr::V6 { .. } => &self.maps.v6,
@@ -139,6 +132,9 @@ impl Blacklist {
             }
             present.insert(*cidr);
         }
+        // Lengths first: a rule must never be in a hash whose length the
+        // program does not try.
+        self.write_lens(present.iter().chain(cidrs))?;
         let mut outcome = AddOutcome::default();
         let mut next = 0usize;
         for cidr in cidrs {
@@ -157,8 +153,12 @@ impl Blacklist {
             let slot = next as u32;
             // Counter first, so the rule starts from zero the moment it matches.
             self.zero_hits(slot)?;
-            self.trie(cidr)
-                .update(&raw::lpm_key(cidr), &slot.to_ne_bytes(), MapFlags::NO_EXIST)
+            self.prefixes(cidr)
+                .update(
+                    &raw::prefix_key(cidr),
+                    &slot.to_ne_bytes(),
+                    MapFlags::NO_EXIST,
+                )
                 .map_err(|e| XdpError::bpf(format!("adding {cidr}"), e))?;
             used[next] = true;
             outcome.added += 1;
@@ -175,14 +175,25 @@ impl Blacklist {
         }
         let mut removed = 0;
         let unique: HashSet<&Cidr> = cidrs.iter().collect();
-        for cidr in unique {
-            self.trie(cidr)
-                .delete(&raw::lpm_key(cidr))
+        for &cidr in &unique {
+            self.prefixes(cidr)
+                .delete(&raw::prefix_key(cidr))
                 .map_err(|e| XdpError::bpf(format!("removing {cidr}"), e))?;
             self.zero_hits(existing[cidr])?;
             removed += 1;
         }
+        // Lengths last: a length goes only once no rule of it is left.
+        let left = existing.keys().filter(|c| !unique.contains(c));
+        self.write_lens(left)?;
         Ok(removed)
+    }
+
+    /// Publishes which prefix lengths the program must try.
+    pub(super) fn write_lens<'a>(&self, cidrs: impl IntoIterator<Item = &'a Cidr>) -> Result<()> {
+        self.maps
+            .lens
+            .update(&0u32.to_ne_bytes(), &raw::prefix_lens(cidrs), MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("writing pfx_lens", e))
     }
 
     /// Every rule with its exact hit count.
@@ -211,4 +222,26 @@ impl Blacklist {
             .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
             .map_err(|e| XdpError::bpf("resetting interface counters", e))
     }
+}
+
+/// Every rule in these prefix maps (old LPM tries or new hashes: the keys
+/// are the same bytes) with its slot, sorted.
+pub(crate) fn read_rules(maps: &[(&MapHandle, &str)]) -> Result<Vec<(Cidr, u32)>> {
+    let mut out = Vec::new();
+    for (map, name) in maps {
+        for key in map.keys() {
+            let Some(cidr) = raw::cidr_from_key(&key) else {
+                continue;
+            };
+            // A lookup may race with a concurrent delete: skip vanished keys.
+            let value = map
+                .lookup(&key, MapFlags::ANY)
+                .map_err(|e| XdpError::bpf(format!("reading {name}"), e))?;
+            if let Some(v) = value {
+                out.push((cidr, raw::u32_at(&v, 0)));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -1,10 +1,13 @@
-//! XDP source blacklist (SPEC §2, issue 7): IPv4 and IPv6 prefixes in LPM
-//! tries, checked against the source address of every frame at the driver
-//! hook, with exact per-CPU counters per rule and per interface.
+//! XDP source blacklist (SPEC §2, issue 7): IPv4 and IPv6 prefixes checked
+//! against the source address of every frame at the driver hook, longest
+//! prefix first (one hash lookup per prefix length in use), with exact
+//! per-CPU counters per rule and per interface.
 //!
-//! Layout on bpffs (`/sys/fs/bpf/netsight/xdp/`): the maps `bl_v4`, `bl_v6`,
-//! `rule_hits`, `iface_stats`, `iface_table`, and `link_<slot>` per attached
-//! interface. Needs Linux >= 5.9 (XDP bpf_link); LPM trie iteration >= 4.16.
+//! Layout on bpffs (`/sys/fs/bpf/netsight/xdp/`): the maps `pfx_v4`,
+//! `pfx_v6`, `pfx_lens`, `rule_hits`, `iface_stats`, `iface_table`, and
+//! `link_<slot>` per attached interface. The first layout (LPM tries
+//! `bl_v4`/`bl_v6`) is upgraded in place by the next command (migrate.rs).
+//! Needs Linux >= 5.9 (XDP bpf_link, BPF_LINK_UPDATE).
 
 mod attach;
 mod blacklist;
@@ -12,6 +15,7 @@ mod bpffs;
 mod cidr;
 mod error;
 mod flood_gen;
+mod migrate;
 mod program;
 mod raw;
 mod test_run;

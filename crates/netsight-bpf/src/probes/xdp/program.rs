@@ -14,13 +14,21 @@ use super::error::{Result, XdpError};
 use super::raw;
 use super::skel::XdpSkelBuilder;
 
-pub const MAP_NAMES: [&str; 5] = ["bl_v4", "bl_v6", "rule_hits", "iface_stats", "iface_table"];
+pub const MAP_NAMES: [&str; 6] = [
+    "pfx_v4",
+    "pfx_v6",
+    "pfx_lens",
+    "rule_hits",
+    "iface_stats",
+    "iface_table",
+];
 
 /// The shared maps, as owned descriptors (valid without the skeleton).
 #[derive(Debug)]
 pub struct Maps {
     pub v4: MapHandle,
     pub v6: MapHandle,
+    pub lens: MapHandle,
     pub hits: MapHandle,
     pub iface_stats: MapHandle,
     pub iface_table: MapHandle,
@@ -39,18 +47,19 @@ pub enum MapSource<'a> {
 /// Expected (type, key size, value size, max entries) of each map.
 fn expected(name: &str) -> (MapType, u32, u32, u32) {
     match name {
-        "bl_v4" => (
-            MapType::LpmTrie,
+        "pfx_v4" => (
+            MapType::Hash,
             raw::V4_KEY_SIZE,
             raw::SLOT_SIZE,
             raw::MAX_RULES,
         ),
-        "bl_v6" => (
-            MapType::LpmTrie,
+        "pfx_v6" => (
+            MapType::Hash,
             raw::V6_KEY_SIZE,
             raw::SLOT_SIZE,
             raw::MAX_RULES,
         ),
+        "pfx_lens" => (MapType::Array, 4, raw::PREFIX_LENS_SIZE, 1),
         "rule_hits" => (MapType::PercpuArray, 4, 8, raw::MAX_RULES),
         "iface_stats" => (
             MapType::PercpuArray,
@@ -101,8 +110,9 @@ impl Maps {
             Ok(map)
         };
         Ok(Maps {
-            v4: open("bl_v4")?,
-            v6: open("bl_v6")?,
+            v4: open("pfx_v4")?,
+            v6: open("pfx_v6")?,
+            lens: open("pfx_lens")?,
             hits: open("rule_hits")?,
             iface_stats: open("iface_stats")?,
             iface_table: open("iface_table")?,
@@ -115,8 +125,9 @@ impl Maps {
 
     fn by_name(&self, name: &str) -> &MapHandle {
         match name {
-            "bl_v4" => &self.v4,
-            "bl_v6" => &self.v6,
+            "pfx_v4" => &self.v4,
+            "pfx_v6" => &self.v6,
+            "pfx_lens" => &self.lens,
             "rule_hits" => &self.hits,
             "iface_stats" => &self.iface_stats,
             _ => &self.iface_table,
@@ -145,8 +156,9 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         rodata.iface_slot = iface_slot;
     }
     for map in [
-        &mut open.maps.bl_v4,
-        &mut open.maps.bl_v6,
+        &mut open.maps.pfx_v4,
+        &mut open.maps.pfx_v6,
+        &mut open.maps.pfx_lens,
         &mut open.maps.rule_hits,
         &mut open.maps.iface_stats,
         &mut open.maps.iface_table,
@@ -172,8 +184,9 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         MapHandle::try_from(m).map_err(|e| XdpError::bpf(format!("duplicating map {name}"), e))
     };
     let out = Maps {
-        v4: dup(&skel.maps.bl_v4, "bl_v4")?,
-        v6: dup(&skel.maps.bl_v6, "bl_v6")?,
+        v4: dup(&skel.maps.pfx_v4, "pfx_v4")?,
+        v6: dup(&skel.maps.pfx_v6, "pfx_v6")?,
+        lens: dup(&skel.maps.pfx_lens, "pfx_lens")?,
         hits: dup(&skel.maps.rule_hits, "rule_hits")?,
         iface_stats: dup(&skel.maps.iface_stats, "iface_stats")?,
         iface_table: dup(&skel.maps.iface_table, "iface_table")?,

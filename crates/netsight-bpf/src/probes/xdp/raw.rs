@@ -6,12 +6,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::cidr::Cidr;
 
-/// `struct lpm_v4_key` / `struct lpm_v6_key`: host-order prefix length, then
-/// the address in network order.
+/// `struct pfx_v4_key` / `struct pfx_v6_key`: host-order prefix length, then
+/// the masked address in network order.
 pub const V4_KEY_SIZE: u32 = 8;
 pub const V6_KEY_SIZE: u32 = 20;
-/// Trie value: the rule slot (`__u32`).
+/// Hash value: the rule slot (`__u32`).
 pub const SLOT_SIZE: u32 = 4;
+/// `struct prefix_lens`: v4 bitmap, then three words of v6 bitmap.
+pub const PREFIX_LENS_SIZE: u32 = 32;
 /// `struct iface_counters`: passed, dropped.
 pub const IFACE_COUNTERS_SIZE: u32 = 16;
 /// `struct iface_entry`: netns_ino, ifindex, mode, ifname[16].
@@ -21,10 +23,31 @@ pub const IFACE_ENTRY_SIZE: u32 = 32;
 pub const MAX_RULES: u32 = 1 << 18;
 pub const MAX_IFACES: u32 = 64;
 
-pub fn lpm_key(cidr: &Cidr) -> Vec<u8> {
+/// The key of a rule in pfx_v4 / pfx_v6 (the same bytes as the LPM trie
+/// keys of netsight's first layout, which migration relies on).
+pub fn prefix_key(cidr: &Cidr) -> Vec<u8> {
     let mut key = u32::from(cidr.prefix_len()).to_ne_bytes().to_vec();
     key.extend_from_slice(&cidr.addr_bytes());
     key
+}
+
+/// `struct prefix_lens` with a bit set for every length some rule has.
+pub fn prefix_lens<'a>(
+    cidrs: impl IntoIterator<Item = &'a Cidr>,
+) -> [u8; PREFIX_LENS_SIZE as usize] {
+    let mut words = [0u64; 4];
+    for c in cidrs {
+        let len = usize::from(c.prefix_len());
+        match c {
+            Cidr::V4 { .. } => words[0] |= 1 << len,
+            Cidr::V6 { .. } => words[1 + len / 64] |= 1 << (len % 64),
+        }
+    }
+    let mut out = [0u8; PREFIX_LENS_SIZE as usize];
+    for (i, w) in words.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
+    }
+    out
 }
 
 pub fn cidr_from_key(key: &[u8]) -> Option<Cidr> {
@@ -107,11 +130,27 @@ mod tests {
     fn keys_round_trip() {
         for s in ["10.1.0.0/24", "0.0.0.0/0", "2001:db8::/32", "::1/128"] {
             let c: Cidr = s.parse().unwrap();
-            let k = lpm_key(&c);
+            let k = prefix_key(&c);
             assert!(k.len() == V4_KEY_SIZE as usize || k.len() == V6_KEY_SIZE as usize);
             assert_eq!(cidr_from_key(&k), Some(c));
         }
         assert_eq!(cidr_from_key(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn prefix_lens_sets_one_bit_per_length() {
+        let c: Vec<Cidr> = ["10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "10.0.0.1/32"]
+            .iter()
+            .chain(&["::/0", "2001:db8::/64", "::1/128", "2001:db8::/48"])
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let b = prefix_lens(&c);
+        let word = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+        assert_eq!(word(0), 1 | 1 << 8 | 1 << 16 | 1 << 32);
+        assert_eq!(word(1), 1 | 1 << 48);
+        assert_eq!(word(2), 1);
+        assert_eq!(word(3), 1);
+        assert_eq!(prefix_lens(&[]), [0u8; 32]);
     }
 
     #[test]

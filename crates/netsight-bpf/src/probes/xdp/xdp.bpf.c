@@ -5,6 +5,7 @@
  * which the stack will discard on its own). */
 #include "netsight.bpf.h"
 #include "xdp.h"
+#include "prefix_match.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -23,22 +24,6 @@ struct vlan_tag {
 	__be16 tci;
 	__be16 proto;
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, XDP_MAX_RULES);
-	__type(key, struct lpm_v4_key);
-	__type(value, __u32); /* rule slot */
-} bl_v4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, XDP_MAX_RULES);
-	__type(key, struct lpm_v6_key);
-	__type(value, __u32); /* rule slot */
-} bl_v6 SEC(".maps");
 
 /* Per-CPU so that counting is exact without atomics or cache-line bouncing. */
 struct {
@@ -88,21 +73,19 @@ static __always_inline __u32 *match_source(void *data, void *data_end)
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
-		struct lpm_v4_key key = { .prefixlen = 32 };
 
 		if ((void *)(ip + 1) > data_end || ip->version != 4)
 			return NULL;
-		__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
-		return bpf_map_lookup_elem(&bl_v4, &key);
+		return match_v4(ip->saddr);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
-		struct lpm_v6_key key = { .prefixlen = 128 };
+		__be32 saddr[4];
 
 		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
 			return NULL;
-		__builtin_memcpy(key.addr, &ip6->saddr, sizeof(key.addr));
-		return bpf_map_lookup_elem(&bl_v6, &key);
+		__builtin_memcpy(saddr, &ip6->saddr, sizeof(saddr));
+		return match_v6(saddr);
 	}
 	return NULL;
 }

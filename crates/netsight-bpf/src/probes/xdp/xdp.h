@@ -9,15 +9,27 @@
 /* Attachments (interface slots) across every network namespace. */
 #define XDP_MAX_IFACES 64
 
-/* LPM trie keys: prefix length in bits, then the address in network order. */
-struct lpm_v4_key {
+/* Keys of the prefix hashes pfx_v4 / pfx_v6: the prefix length in bits
+ * (host order), then the address with its host bits zeroed (network order).
+ * A source matches a /L rule when (L, source masked to L bits) is a key. */
+struct pfx_v4_key {
 	__u32 prefixlen;
-	__u8 addr[4];
+	__be32 addr;
 };
 
-struct lpm_v6_key {
+struct pfx_v6_key {
 	__u32 prefixlen;
-	__u8 addr[16];
+	__be32 addr[4];
+};
+
+/* Which prefix lengths have at least one rule, so a lookup only tries those,
+ * longest first. IPv4 /L is bit L of v4; IPv6 /L is bit L % 64 of v6[L / 64].
+ * User space sets a bit before inserting the first rule of that length and
+ * clears it after deleting the last one: a reader that sees a half-written
+ * value sees a superset of the lengths in use, never less. */
+struct prefix_lens {
+	__u64 v4;
+	__u64 v6[3];
 };
 
 /* Per interface, per CPU: every packet the program saw, by verdict. */

@@ -1,0 +1,135 @@
+//! Upgrading pinned state left by netsight's first layout, where the rules
+//! lived in two LPM tries (`bl_v4`, `bl_v6`), to the prefix hashes. The
+//! tries' keys are the hashes' keys byte for byte and every other map kept
+//! its layout, so rules keep their slots and their hit counts. Each pinned
+//! link gets a program instance on the new maps through BPF_LINK_UPDATE, an
+//! atomic swap: filtering never stops. Every step can be repeated, so an
+//! upgrade cut short is finished by the next command.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+
+use super::attach::pinned_link_live;
+use super::blacklist::{read_rules, Blacklist};
+use super::bpffs::{self, StateDir};
+use super::error::{Result, XdpError};
+use super::program::{self, MapSource};
+use super::raw;
+
+/// The tries of the first layout, and their key sizes.
+pub const OLD_MAP_NAMES: [&str; 2] = ["bl_v4", "bl_v6"];
+const OLD_KEY_SIZES: [u32; 2] = [raw::V4_KEY_SIZE, raw::V6_KEY_SIZE];
+
+/// What an upgrade carried over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgraded {
+    pub rules: usize,
+    pub links: usize,
+}
+
+/// Upgrades `dir` if it holds the first layout; says so on stderr.
+pub fn upgrade_if_old(dir: &StateDir) -> Result<Option<Upgraded>> {
+    if !OLD_MAP_NAMES.iter().any(|n| dir.map(n).exists()) {
+        return Ok(None);
+    }
+    let _lock = dir.lock()?;
+    let mut old = Vec::new();
+    for (name, key_size) in OLD_MAP_NAMES.into_iter().zip(OLD_KEY_SIZES) {
+        // Checked again under the lock: another command may have finished.
+        if dir.map(name).exists() {
+            old.push((open_old(dir, name, key_size)?, name));
+        }
+    }
+    if old.is_empty() {
+        return Ok(None);
+    }
+    let refs: Vec<(&MapHandle, &str)> = old.iter().map(|(m, n)| (m, *n)).collect();
+    let rules = read_rules(&refs)?;
+
+    // Creates and pins the new maps; reuses (and checks) the unchanged ones.
+    let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
+    let bl = Blacklist::from_pinned(maps, dir.clone())?;
+    bl.restore_rules(&rules)?;
+    let mut links = 0;
+    for (slot, _) in bl.table()? {
+        if pinned_link_live(dir, slot) {
+            let (prog, _) = program::load(slot, MapSource::Pinned(dir))?;
+            swap_program(&dir.link(slot), prog.as_fd().as_raw_fd())?;
+            links += 1;
+        }
+    }
+    for name in OLD_MAP_NAMES {
+        bpffs::remove_if_exists(&dir.map(name))?;
+    }
+    let done = Upgraded {
+        rules: rules.len(),
+        links,
+    };
+    eprintln!(
+        "netsight: upgraded the pinned XDP blacklist in {} to per-length prefix hashes ({} rules, {} attachments kept)",
+        dir.path.display(),
+        done.rules,
+        done.links
+    );
+    Ok(Some(done))
+}
+
+fn open_old(dir: &StateDir, name: &str, key_size: u32) -> Result<MapHandle> {
+    let path = dir.map(name);
+    let map = MapHandle::from_pinned_path(&path)
+        .map_err(|e| XdpError::bpf(format!("opening {}", path.display()), e))?;
+    let got = (map.map_type(), map.key_size(), map.value_size());
+    if got != (MapType::LpmTrie, key_size, raw::SLOT_SIZE) {
+        return Err(XdpError::Incompatible {
+            path: dir.path.clone(),
+            what: format!("map {name} is {got:?}, expected an LPM trie of rule slots"),
+        });
+    }
+    Ok(map)
+}
+
+/// Replaces the program of the pinned link at `path` (BPF_LINK_UPDATE).
+fn swap_program(path: &Path, prog_fd: i32) -> Result<()> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| XdpError::io("link path", io::ErrorKind::InvalidInput.into()))?;
+    // SAFETY: c is a NUL-terminated path.
+    let fd = unsafe { libbpf_sys::bpf_obj_get(c.as_ptr()) };
+    if fd < 0 {
+        return Err(XdpError::io(
+            format!("opening {}", path.display()),
+            io::Error::from_raw_os_error(-fd),
+        ));
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
+    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: both descriptors are valid; NULL options are allowed.
+    let rc = unsafe { libbpf_sys::bpf_link_update(link.as_raw_fd(), prog_fd, std::ptr::null()) };
+    if rc < 0 {
+        return Err(XdpError::io(
+            format!("updating the program of {}", path.display()),
+            io::Error::from_raw_os_error(-rc),
+        ));
+    }
+    Ok(())
+}
+
+impl Blacklist {
+    /// Puts rules back with the slots (and so the hit counts) they had. The
+    /// caller holds the directory lock.
+    fn restore_rules(&self, rules: &[(super::cidr::Cidr, u32)]) -> Result<()> {
+        self.write_lens(rules.iter().map(|(c, _)| c))?;
+        for (cidr, slot) in rules {
+            let map = match cidr {
+                super::cidr::Cidr::V4 { .. } => &self.maps.v4,
+                super::cidr::Cidr::V6 { .. } => &self.maps.v6,
+            };
+            map.update(&raw::prefix_key(cidr), &slot.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| XdpError::bpf(format!("restoring {cidr}"), e))?;
+        }
+        Ok(())
+    }
+}

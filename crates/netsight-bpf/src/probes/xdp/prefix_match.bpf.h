@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Longest-prefix match with one hash lookup per prefix length in use,
+ * longest first. The kernel's LPM trie walks one node (one cache miss) per
+ * level, ~17 levels for 100k prefixes; a blocklist uses few lengths, so this
+ * costs the same for 1 rule as for 100k of the same length. */
+#ifndef NETSIGHT_XDP_PREFIX_MATCH_H
+#define NETSIGHT_XDP_PREFIX_MATCH_H
+
+#include "xdp.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDP_MAX_RULES);
+	__type(key, struct pfx_v4_key);
+	__type(value, __u32); /* rule slot */
+} pfx_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XDP_MAX_RULES);
+	__type(key, struct pfx_v6_key);
+	__type(value, __u32); /* rule slot */
+} pfx_v6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct prefix_lens);
+} pfx_lens SEC(".maps");
+
+/* Index of the highest set bit of x != 0: smear it down, count the ones.
+ * Branch-free on purpose: branches here multiply the paths the verifier
+ * explores per loop iteration past its limit; and clang 14 cannot lower
+ * __builtin_clzll for BPF (it loops until out of memory). */
+static __always_inline __u32 top_bit(__u64 x)
+{
+	x |= x >> 1;
+	x |= x >> 2;
+	x |= x >> 4;
+	x |= x >> 8;
+	x |= x >> 16;
+	x |= x >> 32;
+	x -= (x >> 1) & 0x5555555555555555ULL;
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((x * 0x0101010101010101ULL) >> 56) - 1;
+}
+
+/* Network-order mask of the first `bits` (0..=32) bits of a word; the
+ * 64-bit shift keeps bits == 0 defined. */
+static __always_inline __be32 mask32(__u32 bits)
+{
+	return bpf_htonl((__u32)(~0ULL << (32 - bits)));
+}
+
+/* Bits of a /len prefix that fall in 32-bit word `word` of an address. */
+static __always_inline __u32 word_bits(__u32 len, __u32 word)
+{
+	__u32 start = word * 32;
+
+	if (len <= start)
+		return 0;
+	return len - start >= 32 ? 32 : len - start;
+}
+
+static __always_inline struct prefix_lens *lens_in_use(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pfx_lens, &zero);
+}
+
+/* The rule slot of the longest IPv4 prefix holding saddr, or NULL. */
+static __always_inline __u32 *match_v4(__be32 saddr)
+{
+	struct prefix_lens *lens = lens_in_use();
+	struct pfx_v4_key key;
+	__u64 left;
+
+	if (!lens)
+		return NULL;
+	left = lens->v4 & ((1ULL << 33) - 1); /* /0 .. /32 */
+	for (int i = 0; i <= 32 && left; i++) {
+		__u32 len = top_bit(left);
+		__u32 *slot;
+
+		left &= ~(1ULL << len);
+		key.prefixlen = len;
+		key.addr = saddr & mask32(len);
+		slot = bpf_map_lookup_elem(&pfx_v4, &key);
+		if (slot)
+			return slot;
+	}
+	return NULL;
+}
+
+/* One word of the IPv6 length bitmap: lengths base .. base+63. */
+static __always_inline __u32 *match_v6_word(const __be32 *saddr, __u64 left, __u32 base)
+{
+	struct pfx_v6_key key;
+
+	for (int i = 0; i < 64 && left; i++) {
+		__u32 bit = top_bit(left);
+		__u32 len = base + bit;
+		__u32 *slot;
+
+		left &= ~(1ULL << bit);
+		key.prefixlen = len;
+#pragma unroll
+		for (int w = 0; w < 4; w++)
+			key.addr[w] = saddr[w] & mask32(word_bits(len, w));
+		slot = bpf_map_lookup_elem(&pfx_v6, &key);
+		if (slot)
+			return slot;
+	}
+	return NULL;
+}
+
+/* The rule slot of the longest IPv6 prefix holding saddr, or NULL. */
+static __always_inline __u32 *match_v6(const __be32 *saddr)
+{
+	struct prefix_lens *lens = lens_in_use();
+	__u32 *slot;
+
+	if (!lens)
+		return NULL;
+	slot = match_v6_word(saddr, lens->v6[2] & 1, 128); /* /128 only */
+	if (slot)
+		return slot;
+	slot = match_v6_word(saddr, lens->v6[1], 64);
+	if (slot)
+		return slot;
+	return match_v6_word(saddr, lens->v6[0], 0);
+}
+
+#endif
