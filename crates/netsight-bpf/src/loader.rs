@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use libbpf_rs::skel::SkelBuilder;
 use libbpf_rs::PrintLevel;
 
 /// The last lines libbpf printed (verifier log, BTF errors), kept so a
@@ -93,6 +94,21 @@ fn on_libbpf_print(level: PrintLevel, msg: String) {
 pub fn init() {
     libbpf_rs::set_print(Some((PrintLevel::Info, on_libbpf_print)));
     mount_tracefs();
+}
+
+/// Points a skeleton's CO-RE relocations at the `--btf` file, if one was
+/// given (libbpf reads the kernel's own BTF otherwise).
+pub fn use_custom_btf<'obj>(
+    builder: &mut impl SkelBuilder<'obj>,
+    object: &'static str,
+) -> Result<(), Error> {
+    if let Some(path) = crate::btf::custom_path() {
+        builder
+            .object_builder_mut()
+            .btf_custom_path(path)
+            .map_err(|source| Error::Open { object, source })?;
+    }
+    Ok(())
 }
 
 /// Takes (and clears) what libbpf printed since the last call.

@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand};
     about = "Linux network observability and diagnosis on eBPF"
 )]
 pub struct Cli {
+    /// The kernel's BTF from this file (for kernels without /sys/kernel/btf/vmlinux).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub btf: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use netsight_bpf::probes::doctor::{self, HookResult};
-use netsight_bpf::probes::sockets::{Options, SocketProbe};
+use netsight_bpf::probes::sockets::{IoHooks, Missing, Options, SocketProbe};
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
@@ -17,7 +17,11 @@ use crate::cli::DoctorArgs;
 struct FeatureSpec {
     name: &'static str,
     hooks: &'static [&'static str],
+    /// Shown in the tracepoint table.
     tracepoints: &'static [&'static str],
+    /// Programs of the sockets probe it needs: off when none loads,
+    /// degraded when some do not (or run through a fallback).
+    programs: &'static [&'static str],
     /// A check that can degrade an otherwise working feature.
     degraded_if: Option<fn() -> Option<String>>,
 }
@@ -26,11 +30,13 @@ const fn feature_spec(
     name: &'static str,
     hooks: &'static [&'static str],
     tracepoints: &'static [&'static str],
+    programs: &'static [&'static str],
 ) -> FeatureSpec {
     FeatureSpec {
         name,
         hooks,
         tracepoints,
+        programs,
         degraded_if: None,
     }
 }
@@ -49,6 +55,16 @@ const FEATURES: &[FeatureSpec] = &[
             "tcp:tcp_receive_reset",
             "tcp:tcp_cong_state_set",
         ],
+        &[
+            "on_send",
+            "on_recv",
+            "on_state",
+            "on_retransmit",
+            "on_retransmit_synack",
+            "on_send_reset",
+            "on_receive_reset",
+            "on_cong_state",
+        ],
     ),
     feature_spec(
         "per-process udp metrics",
@@ -58,41 +74,49 @@ const FEATURES: &[FeatureSpec] = &[
             "sock:sock_recv_length",
             "udp:udp_fail_queue_rcv_skb",
         ],
+        &["on_send", "on_recv", "on_udp_fail"],
     ),
     feature_spec(
         "connection gauges (rtt, cwnd, windows, in flight, write queue)",
         &["iter"],
+        &[],
         &[],
     ),
     feature_spec(
         "trace connect, state",
         &["tp_btf", "ringbuf"],
         &["sock:inet_sock_set_state"],
+        &["on_state"],
     ),
     feature_spec(
         "trace accept (on the accepting process)",
         &["tracepoint", "ringbuf"],
         &["syscalls:sys_exit_accept", "syscalls:sys_exit_accept4"],
+        &["on_accept4_exit", "on_accept_exit_plain"],
     ),
     feature_spec(
         "trace close",
         &["tp_btf", "ringbuf"],
         &["tcp:tcp_destroy_sock"],
+        &["on_destroy"],
     ),
     feature_spec(
         "trace retrans",
         &["tp_btf", "ringbuf"],
         &["tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_synack"],
+        &["on_retransmit", "on_retransmit_synack"],
     ),
     feature_spec(
         "trace reset",
         &["tp_btf", "ringbuf"],
         &["tcp:tcp_send_reset", "tcp:tcp_receive_reset"],
+        &["on_send_reset", "on_receive_reset"],
     ),
     FeatureSpec {
         name: "trace drop (reasons named from BTF)",
         hooks: &["tp_btf", "ringbuf"],
         tracepoints: &["skb:kfree_skb"],
+        programs: &["on_kfree_skb"],
         degraded_if: Some(|| {
             let reasons = netsight_bpf::btf::enum_values("skb_drop_reason");
             reasons
@@ -104,6 +128,7 @@ const FEATURES: &[FeatureSpec] = &[
         name: "trace overflow (accept/SYN queue, on the listener)",
         hooks: &["tp_btf", "ringbuf"],
         tracepoints: &["skb:kfree_skb", "skb:consume_skb"],
+        programs: &["on_kfree_skb", "on_consume_skb"],
         degraded_if: Some(overflow_degraded),
     },
 ];
@@ -142,6 +167,10 @@ struct Report {
     kernel: String,
     kernel_release: String,
     btf: bool,
+    /// Where the kernel's types came from (`--btf` or the kernel's own).
+    btf_path: String,
+    /// Where per-process send/recv bytes are counted.
+    io_hooks: &'static str,
     hooks: BTreeMap<&'static str, bool>,
     hook_errors: BTreeMap<&'static str, String>,
     tracepoints: BTreeMap<&'static str, bool>,
@@ -166,8 +195,7 @@ fn kernel_version(release: &str) -> String {
 fn feature(
     spec: &FeatureSpec,
     hooks: &[HookResult],
-    tps: &BTreeMap<&str, bool>,
-    load: &Result<(), String>,
+    load: &Result<Vec<Missing>, String>,
 ) -> Feature {
     let missing_hooks: Vec<&str> = spec
         .hooks
@@ -175,33 +203,51 @@ fn feature(
         .copied()
         .filter(|h| !hooks.iter().any(|r| r.hook == *h && r.ok))
         .collect();
-    let missing_tps: Vec<&str> = spec
-        .tracepoints
-        .iter()
-        .copied()
-        .filter(|t| !tps.get(t).copied().unwrap_or(false))
-        .collect();
     let (status, reason) = if !missing_hooks.is_empty() {
         (
             "off",
             format!("hook type not supported: {}", missing_hooks.join(", ")),
         )
-    } else if !missing_tps.is_empty() {
-        (
-            "off",
-            format!("tracepoints missing: {}", missing_tps.join(", ")),
-        )
-    } else if let Err(e) = load {
-        ("off", format!("probe failed to load: {e}"))
-    } else if let Some(why) = spec.degraded_if.and_then(|check| check()) {
-        ("degraded", why)
     } else {
-        ("on", String::new())
+        match load {
+            Err(e) => ("off", format!("probe failed to load: {e}")),
+            Ok(missing) => programs_status(spec, missing),
+        }
     };
     Feature {
         name: spec.name,
         status,
         reason,
+    }
+}
+
+/// A feature's status from the programs this kernel could not load.
+fn programs_status(spec: &FeatureSpec, missing: &[Missing]) -> (&'static str, String) {
+    let gone: Vec<&Missing> = missing
+        .iter()
+        .filter(|m| spec.programs.contains(&m.program))
+        .collect();
+    let mut reasons: Vec<String> = gone
+        .iter()
+        .map(|m| match &m.replaced_by {
+            Some(by) => format!("{} (counted by {by} instead)", m.reason),
+            None => m.reason.clone(),
+        })
+        .collect();
+    reasons.dedup();
+    let all_gone = !spec.programs.is_empty()
+        && spec.programs.iter().all(|p| {
+            gone.iter()
+                .any(|m| m.program == *p && m.replaced_by.is_none())
+        });
+    if all_gone {
+        return ("off", reasons.join("; "));
+    }
+    reasons.extend(spec.degraded_if.and_then(|check| check()));
+    if reasons.is_empty() {
+        ("on", String::new())
+    } else {
+        ("degraded", reasons.join("; "))
     }
 }
 
@@ -244,19 +290,26 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let everything = Options {
         accept_syscalls: true,
         events: EventKind::ALL.to_vec(),
+        ..Options::default()
     };
-    let load = SocketProbe::load(&everything)
-        .map(drop)
-        .map_err(|e| e.to_string());
-    let mut features: Vec<Feature> = FEATURES
-        .iter()
-        .map(|f| feature(f, &hooks, &tracepoints, &load))
-        .collect();
+    let probe = SocketProbe::load(&everything).map_err(|e| e.to_string());
+    let io_hooks = probe.as_ref().ok().and_then(SocketProbe::io_hooks);
+    let load = probe.map(|p| p.missing().to_vec());
+    let mut features: Vec<Feature> = FEATURES.iter().map(|f| feature(f, &hooks, &load)).collect();
     features.push(host_counters());
     let report = Report {
         kernel: kernel_version(&release),
         kernel_release: release,
         btf: doctor::btf_available(),
+        btf_path: netsight_bpf::btf::custom_path()
+            .unwrap_or(std::path::Path::new("/sys/kernel/btf/vmlinux"))
+            .display()
+            .to_string(),
+        io_hooks: match io_hooks {
+            Some(IoHooks::Fexit) => "fexit",
+            Some(_) => "tracepoints",
+            None => "none",
+        },
         hooks: hooks.iter().map(|h| (h.hook, h.ok)).collect(),
         hook_errors: hooks
             .iter()
@@ -287,7 +340,8 @@ fn yes_no(b: bool) -> &'static str {
 
 fn write_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "kernel       {} ({})", r.kernel, r.kernel_release)?;
-    writeln!(out, "BTF          {}", yes_no(r.btf))?;
+    writeln!(out, "BTF          {} ({})", yes_no(r.btf), r.btf_path)?;
+    writeln!(out, "I/O bytes    counted by {}", r.io_hooks)?;
     writeln!(out, "\nhook types")?;
     for hook in doctor::HOOKS {
         let ok = r.hooks.get(hook).copied().unwrap_or(false);

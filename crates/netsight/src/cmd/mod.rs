@@ -12,6 +12,9 @@ pub mod xdp;
 use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.btf {
+        netsight_bpf::btf::set_custom_path(path).map_err(|e| crate::error::usage(e.to_string()))?;
+    }
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
         Command::Stat(args) => stat::run(&args),

@@ -1,11 +1,14 @@
 //! `netsight selftest`: load and attach every probe once and say how each
 //! went and how long it took (the start-up cost users pay, and the check
-//! run on every kernel of the test matrix).
+//! run on every kernel of the test matrix). Programs a kernel cannot run
+//! are listed, not failed; where fentry works, the fexit I/O fallback is
+//! loaded too, so both ways of counting bytes are proven on that kernel.
 
 use std::io::Write;
 use std::time::Instant;
 
-use netsight_bpf::probes::sockets::{Options, SocketProbe};
+use netsight_bpf::probes::doctor;
+use netsight_bpf::probes::sockets::{IoHooks, Missing, Options, SocketProbe};
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
@@ -17,28 +20,67 @@ struct ProbeResult {
     ok: bool,
     ms: f64,
     error: String,
+    /// Where send/recv bytes were counted.
+    io: &'static str,
+    /// Programs this kernel could not run, and why.
+    degraded: Vec<Degraded>,
 }
 
-fn timed(probe: &'static str, f: impl FnOnce() -> Result<(), String>) -> ProbeResult {
+#[derive(Serialize)]
+struct Degraded {
+    program: &'static str,
+    reason: String,
+    replaced_by: Option<String>,
+}
+
+/// What a successful load left out.
+#[derive(Default)]
+struct Loaded {
+    io: Option<IoHooks>,
+    missing: Vec<Missing>,
+}
+
+fn timed(probe: &'static str, f: impl FnOnce() -> Result<Loaded, String>) -> ProbeResult {
     let t = Instant::now();
     let r = f();
     let ms = (t.elapsed().as_secs_f64() * 1e4).round() / 10.0;
+    let loaded = r.as_ref().ok();
     ProbeResult {
         probe,
         ok: r.is_ok(),
         ms,
+        io: match loaded.and_then(|l| l.io) {
+            Some(IoHooks::Fexit) => "fexit",
+            Some(_) => "tracepoints",
+            None => "none",
+        },
+        degraded: loaded
+            .map(|l| {
+                l.missing
+                    .iter()
+                    .map(|m| Degraded {
+                        program: m.program,
+                        reason: m.reason.clone(),
+                        replaced_by: m.replaced_by.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         error: r.err().unwrap_or_default(),
     }
 }
 
 /// Loads, attaches, and runs one interval: the epoch flip, the map drain,
 /// the socket iterator and (with events) a ring buffer poll.
-fn exercise(opts: &Options) -> Result<(), String> {
+fn exercise(opts: &Options) -> Result<Loaded, String> {
     let mut p = SocketProbe::load(opts).map_err(|e| e.to_string())?;
     p.drain().map_err(|e| e.to_string())?;
     p.poll_events(std::time::Duration::ZERO)
-        .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        io: p.io_hooks(),
+        missing: p.missing().to_vec(),
+    })
 }
 
 pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
@@ -48,11 +90,20 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     let everything = Options {
         accept_syscalls: true,
         events: EventKind::ALL.to_vec(),
+        ..Options::default()
     };
-    let results = vec![
+    let mut results = vec![
         timed("sockets", || exercise(&metrics)),
         timed("sockets+events", || exercise(&everything)),
     ];
+    // The fallback, where the default took the tracepoints.
+    if results[0].io == "tracepoints" && doctor::hook_works("fentry") {
+        let fexit = Options {
+            io: IoHooks::Fexit,
+            ..Options::default()
+        };
+        results.push(timed("sockets/fexit-io", || exercise(&fexit)));
+    }
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();
@@ -67,9 +118,17 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
             let status = if r.ok { "ok" } else { "FAILED" };
             writeln!(
                 out,
-                "{:<12} {status:<6} {:>7.1} ms  {}",
-                r.probe, r.ms, r.error
+                "{:<16} {status:<6} {:>7.1} ms  io: {:<11} {}",
+                r.probe, r.ms, r.io, r.error
             )?;
+            for d in &r.degraded {
+                let by = d
+                    .replaced_by
+                    .as_ref()
+                    .map(|b| format!(" -> {b}"))
+                    .unwrap_or_default();
+                writeln!(out, "  not loaded: {} ({}){by}", d.program, d.reason)?;
+            }
         }
         writeln!(out, "total {total_ms:.1} ms")?;
     }

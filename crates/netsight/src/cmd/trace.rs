@@ -161,8 +161,12 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     let opts = Options {
         accept_syscalls: kinds.contains(&EventKind::Accept),
         events: kinds,
+        ..Options::default()
     };
     let mut probe = SocketProbe::load(&opts).context("starting the event probes")?;
+    for m in probe.missing().iter().filter(|m| m.replaced_by.is_none()) {
+        eprintln!("netsight: not on this kernel: {} ({})", m.program, m.reason);
+    }
     signals::install();
     let list: Vec<&str> = opts.events.iter().map(|k| k.name()).collect();
     eprintln!("netsight: tracing {} (Ctrl-C to stop)", list.join(" "));

@@ -63,15 +63,21 @@ pub fn probe_hooks() -> Vec<HookResult> {
         .collect()
 }
 
+/// Whether one hook type loads (and attaches) here.
+pub fn hook_works(hook: &'static str) -> bool {
+    loader::init();
+    probe(hook).is_ok()
+}
+
 fn program_name(hook: &str) -> String {
     format!("probe_{hook}")
 }
 
 fn probe(hook: &'static str) -> Result<(), String> {
     let mut object = MaybeUninit::<OpenObject>::uninit();
-    let mut open = DoctorSkelBuilder::default()
-        .open(&mut object)
-        .map_err(|e| e.to_string())?;
+    let mut builder = DoctorSkelBuilder::default();
+    loader::use_custom_btf(&mut builder, "doctor").map_err(|e| e.to_string())?;
+    let mut open = builder.open(&mut object).map_err(|e| e.to_string())?;
     let wanted = program_name(hook);
     for mut prog in open.open_object_mut().progs_mut() {
         let keep = prog.name().to_string_lossy() == wanted;
@@ -168,9 +174,10 @@ fn self_entry_offset() -> Option<usize> {
     })
 }
 
-/// Whether the running kernel's BTF can be read (CO-RE needs it).
+/// Whether the kernel's BTF (or the `--btf` file) can be read: CO-RE
+/// needs it.
 pub fn btf_available() -> bool {
-    libbpf_rs::btf::Btf::from_vmlinux().is_ok()
+    crate::btf::kernel().is_some()
 }
 
 /// Whether each "category:name" tracepoint exists: tracefs first (classic
@@ -178,7 +185,7 @@ pub fn btf_available() -> bool {
 /// tracepoints.
 pub fn tracepoints_exist(names: &[&str]) -> Vec<bool> {
     loader::init();
-    let btf = libbpf_rs::btf::Btf::from_vmlinux().ok();
+    let btf = crate::btf::kernel();
     names
         .iter()
         .map(|tp| {

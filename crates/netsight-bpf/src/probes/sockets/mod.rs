@@ -7,6 +7,8 @@
 //! lands in exactly one interval. Gauges come from a socket iterator run at
 //! the same moment.
 
+mod facts;
+mod plan;
 mod raw;
 
 use std::cell::RefCell;
@@ -23,6 +25,7 @@ use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketSnapshot}
 
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
+pub use plan::{IoHooks, Missing};
 
 #[allow(
     clippy::all,
@@ -60,6 +63,8 @@ pub struct Options {
     pub accept_syscalls: bool,
     /// Event kinds sent to user space (none: metrics only).
     pub events: Vec<EventKind>,
+    /// Where send/recv bytes are counted.
+    pub io: IoHooks,
 }
 
 /// The loaded and attached per-process probe.
@@ -72,21 +77,8 @@ pub struct SocketProbe {
     orphaned_io: u64,
     ring: Option<RingBuffer<'static>>,
     received: Rc<RefCell<Vec<SockEvent>>>,
-}
-
-/// Programs that only run for some options; the rest always run.
-fn optional_programs(opts: &Options, syn_consumer: bool) -> [(&'static str, bool); 5] {
-    let wants = |k: EventKind| opts.events.contains(&k);
-    [
-        ("on_accept4_exit", opts.accept_syscalls),
-        ("on_accept_exit_plain", opts.accept_syscalls),
-        (
-            "on_kfree_skb",
-            wants(EventKind::Drop) || wants(EventKind::Overflow),
-        ),
-        ("on_consume_skb", wants(EventKind::Overflow) && syn_consumer),
-        ("on_destroy", wants(EventKind::Close)),
-    ]
+    missing: Vec<Missing>,
+    io: Option<IoHooks>,
 }
 
 /// skb_drop_reason numbers of this kernel for the names the programs test.
@@ -105,22 +97,23 @@ impl SocketProbe {
         // a probe once per run, so leaking this small allocation is simplest.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = SocketsSkelBuilder::default()
-            .open(object)
-            .map_err(|source| Error::Open {
-                object: "sockets",
-                source,
-            })?;
+        let mut builder = SocketsSkelBuilder::default();
+        loader::use_custom_btf(&mut builder, "sockets")?;
+        let mut open = builder.open(object).map_err(|source| Error::Open {
+            object: "sockets",
+            source,
+        })?;
         let syn_consumer = if opts.events.contains(&EventKind::Overflow) {
             Ksyms::load().range("tcp_rcv_state_process")
         } else {
             None
         };
-        let optional = optional_programs(opts, syn_consumer.is_some());
+        let kernel = facts::RunningKernel::new();
+        let plan = plan::plan(&kernel, opts, syn_consumer.is_some());
         open.progs.dump_sockets.set_autoattach(false);
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
-            if let Some((_, on)) = optional.iter().find(|(n, _)| *n == name) {
+            if let Some((_, on)) = plan.load.iter().find(|(n, _)| *n == name) {
                 prog.set_autoload(*on);
             }
         }
@@ -136,6 +129,7 @@ impl SocketProbe {
         }
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.retransmit_has_err = retransmit_has_err();
+            rodata.kfree_skb_has_rx_sk = kernel.arity("kfree_skb") >= Some(4);
             rodata.event_mask = opts.events.iter().fold(0, |m, k| m | 1 << event_number(*k));
             let reasons = crate::btf::enum_values("skb_drop_reason");
             rodata.drop_reason_consumed = drop_reason(&reasons, "SKB_CONSUMED", 1);
@@ -153,7 +147,7 @@ impl SocketProbe {
             log: loader::take_log(),
         })?;
         let mut manual = vec!["dump_sockets"];
-        manual.extend(optional.iter().filter(|(_, on)| !on).map(|(n, _)| *n));
+        manual.extend(plan.load.iter().filter(|(_, on)| !on).map(|(n, _)| *n));
         let links = loader::attach_all(skel.object_mut(), &manual)?;
         let iter_link = skel
             .progs
@@ -194,7 +188,19 @@ impl SocketProbe {
             orphaned_io: 0,
             ring,
             received,
+            missing: plan.missing,
+            io: plan.io,
         })
+    }
+
+    /// Programs the options wanted that this kernel cannot run, and why.
+    pub fn missing(&self) -> &[Missing] {
+        &self.missing
+    }
+
+    /// Where send/recv bytes are counted here (`None`: nowhere).
+    pub fn io_hooks(&self) -> Option<IoHooks> {
+        self.io
     }
 
     /// Waits up to `timeout` for events and returns those that arrived.

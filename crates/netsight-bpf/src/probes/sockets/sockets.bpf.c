@@ -152,6 +152,13 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 	}
 }
 
+static __always_inline void count_recv(struct sock *sk, int ret, int flags)
+{
+	/* A peek does not consume: the later real read counts the bytes. */
+	if (!(flags & MSG_PEEK))
+		count_io(sk, ret, false);
+}
+
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
@@ -162,9 +169,43 @@ int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	/* A peek does not consume: the later real read counts the bytes. */
-	if (!(flags & MSG_PEEK))
-		count_io(sk, ret, false);
+	count_recv(sk, ret, flags);
+	return 0;
+}
+
+/* Kernels before 6.3 lack the two tracepoints above. Where fentry works
+ * (an optional extra, never the only way: SPEC §1), the same count is
+ * taken at the return of the inet sendmsg/recvmsg entry points, which
+ * sock_sendmsg()/sock_recvmsg() call right before those tracepoints fire
+ * (same calls, same return values). User space loads either these or the
+ * tracepoints, never both. */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(on_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	count_io(sock->sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(on_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	count_io(sock->sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(on_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	count_recv(sock->sk, ret, flags);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(on_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	count_recv(sock->sk, ret, flags);
 	return 0;
 }
 
@@ -444,8 +485,9 @@ static __always_inline void reset_event(struct sock *sk, const struct sk_buff *s
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Newer kernels pass a reset reason too; not read, so any arity works. */
 SEC("tp_btf/tcp_send_reset")
-int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
 	/* No socket (e.g. a SYN to a closed port): no process to charge. */
 	struct owner *o = sk ? owner_of((struct sock *)sk) : NULL;
@@ -496,8 +538,9 @@ int BPF_PROG(on_cong_state, struct sock *sk, const __u8 ca_state)
 	return 0;
 }
 
+/* Newer kernels also pass the skb; not read, so any arity works. */
 SEC("tp_btf/udp_fail_queue_rcv_skb")
-int BPF_PROG(on_udp_fail, int rc, struct sock *sk, struct sk_buff *skb)
+int BPF_PROG(on_udp_fail, int rc, struct sock *sk)
 {
 	struct proc_stats *s;
 
@@ -531,11 +574,19 @@ static __always_inline void overflow_event(const struct sock *sk, struct owner *
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Newer kernels' kfree_skb also passes the receiving socket (set from BTF
+ * before load: the verifier refuses reading an argument a kernel lacks). */
+const volatile bool kfree_skb_has_rx_sk = true;
+
 /* Every kernel drop with its reason. A final ACK that finds the accept
  * queue full is dropped as TCP_LISTEN_OVERFLOW with the listener as rx_sk. */
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, int reason, struct sock *rx_sk)
+int on_kfree_skb(__u64 *ctx)
 {
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	void *location = (void *)ctx[1];
+	int reason = (int)ctx[2];
+	struct sock *rx_sk = kfree_skb_has_rx_sk ? (struct sock *)ctx[3] : NULL;
 	struct sock *sk = rx_sk ? rx_sk : skb->sk;
 	struct owner *o = sk ? owner_of(sk) : NULL;
 	struct sock_event *e;
