@@ -10,6 +10,8 @@ packages=(
     iproute2 iptables nftables ipset ethtool iputils-ping procps tmux
     # exporter tests talk to the real servers
     influxdb prometheus
+    # cargo xtask vmtest: boots Debian kernels under qemu with a busybox initramfs
+    qemu-system-x86 busybox-static
 )
 
 missing=()

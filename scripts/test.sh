@@ -10,3 +10,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 # One test at a time: the root tests watch the whole kernel, so a
 # neighbour's traffic must not land in their window.
 cargo test --workspace -- --test-threads=1
+# The kernel matrix: the static binary booted on Debian's 6.1 and 6.12
+# kernels under qemu (doctor, selftest, exact loopback bytes); ~2-3 min.
+cargo xtask vmtest

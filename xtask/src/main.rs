@@ -1,5 +1,9 @@
 //! `cargo xtask dist`: the one static, stripped netsight binary for any
 //! Linux box of this architecture, at target/dist/netsight.
+//! `cargo xtask vmtest [--kernel PKG|PATH]...`: that binary booted on other
+//! kernels under qemu (see vmtest/).
+
+mod vmtest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,8 +14,9 @@ const MAX_BYTES: u64 = 10 * 1024 * 1024;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("dist") => dist(),
-        _ => Err("usage: cargo xtask dist".to_string()),
+        Some("dist") => dist().map(drop),
+        Some("vmtest") => vmtest::run(&args[1..]),
+        _ => Err("usage: cargo xtask dist | vmtest [--kernel PKG|PATH]...".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,6 +32,15 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// The cargo target directory: CARGO_TARGET_DIR if set (so parallel work
+/// trees can build apart), else the workspace's target/.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
 }
 
 fn host_target() -> Result<String, String> {
@@ -46,12 +60,12 @@ fn multiarch_lib_dir(target: &str) -> String {
     format!("/usr/lib/{arch}-linux-gnu")
 }
 
-fn dist() -> Result<(), String> {
-    let root = root();
-    let target = host_target()?;
+/// Builds `what` (cargo target selection args, e.g. `--bin netsight`) of
+/// the netsight package fully static; returns the directory holding them.
+fn build_static(root: &Path, target: &str, what: &[&str]) -> Result<PathBuf, String> {
     // An explicit --target keeps RUSTFLAGS (crt-static) off build scripts.
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
+        .current_dir(root)
         .args([
             "build",
             "--release",
@@ -60,18 +74,26 @@ fn dist() -> Result<(), String> {
             "--features",
             "static",
             "--target",
-            &target,
+            target,
         ])
+        .args(what)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("LIBBPF_SYS_LIBRARY_PATH", multiarch_lib_dir(&target))
+        .env("LIBBPF_SYS_LIBRARY_PATH", multiarch_lib_dir(target))
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
         .status()
         .map_err(|e| format!("running cargo build: {e}"))?;
     if !status.success() {
         return Err(format!("cargo build failed ({status})"));
     }
-    let built = root.join("target").join(&target).join("release/netsight");
-    let dist_dir = root.join("target/dist");
+    Ok(target_dir(root).join(target).join("release"))
+}
+
+/// Builds target/dist/netsight and returns its path.
+fn dist() -> Result<PathBuf, String> {
+    let root = root();
+    let target = host_target()?;
+    let built = build_static(&root, &target, &["--bin", "netsight"])?.join("netsight");
+    let dist_dir = target_dir(&root).join("dist");
     std::fs::create_dir_all(&dist_dir)
         .map_err(|e| format!("creating {}: {e}", dist_dir.display()))?;
     let out = dist_dir.join("netsight");
@@ -93,7 +115,7 @@ fn dist() -> Result<(), String> {
         out.display(),
         size as f64 / (1024.0 * 1024.0)
     );
-    Ok(())
+    Ok(out)
 }
 
 /// True if the ELF asks for a dynamic loader. A static-pie binary has a
