@@ -34,6 +34,13 @@ impl ProcessCollector {
         super::cmd::require_root()?;
         let probe =
             SocketProbe::load(&Options::default()).context("starting the per-process probes")?;
+        if probe.io_hooks().is_none() {
+            // Say it once rather than print zeros as if nothing moved.
+            eprintln!(
+                "netsight: this kernel has neither the sock_send_length tracepoints nor fentry: \
+                 bytes and calls are not counted (see netsight doctor)"
+            );
+        }
         Ok(ProcessCollector {
             probe,
             cgroups: CgroupNames::default(),

@@ -116,10 +116,15 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     } else {
         for r in &results {
             let status = if r.ok { "ok" } else { "FAILED" };
+            let error = if r.error.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", r.error)
+            };
             writeln!(
                 out,
-                "{:<16} {status:<6} {:>7.1} ms  io: {:<11} {}",
-                r.probe, r.ms, r.io, r.error
+                "{:<16} {status:<6} {:>7.1} ms  io: {}{error}",
+                r.probe, r.ms, r.io
             )?;
             for d in &r.degraded {
                 let by = d
