@@ -31,9 +31,12 @@ run() {
 }
 
 # wait_lines FILE PATTERN N: until FILE has N lines matching PATTERN (60 s).
+# FILE may not exist yet: a background job's redirection races with us.
 wait_lines() {
 	i=0
-	while [ "$(grep -c "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+	while :; do
+		n=$(grep -c "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "$3" ] && return 0
 		i=$((i + 1))
 		[ $i -gt 600 ] && return 1
 		sleep 0.1
