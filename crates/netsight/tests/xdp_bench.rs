@@ -27,13 +27,18 @@ fn quick_bench_writes_a_complete_report() {
     std::fs::create_dir_all(&dir).unwrap();
     let (json, svg) = (dir.join("bench.json"), dir.join("bench.svg"));
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_netsight"))
+    let child = Command::new(env!("CARGO_BIN_EXE_netsight"))
         .args(["xdp", "bench", "--quick", "--json"])
         .arg(&json)
         .arg("--svg")
         .arg(&svg)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // The bench names its namespaces after its pid; another bench may run.
+    let own_suffix = format!("-{}", child.id());
+    let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "bench failed: {stderr}");
@@ -93,6 +98,16 @@ fn quick_bench_writes_a_complete_report() {
             .stdout,
     )
     .into_owned();
-    assert!(!netns.contains("nsbench-"), "namespaces left: {netns}");
+    let left: Vec<&str> = netns
+        .lines()
+        .filter(|l| {
+            l.starts_with("nsbench-")
+                && l.split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .ends_with(&own_suffix)
+        })
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
