@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use super::error::{Result, XdpError};
 
@@ -29,13 +30,25 @@ const BATCH: u32 = 64;
 #[derive(Debug)]
 pub struct FloodGen {
     prog: OwnedFd,
+    sent: MapHandle,
 }
+
+/// A paced generator may fall this many frames behind (and then send them
+/// back to back) before it restarts its schedule: half the 256-slot veth
+/// ring, so a catch-up burst fits in it.
+const MAX_DEBT_FRAMES: f64 = 128.0;
 
 impl FloodGen {
     /// Frames will leave through `out_ifindex` (in the namespace of the
     /// thread that calls `send`), with sources `src_base + 64*k + (0..64)`
-    /// for k in 0..blocks.
-    pub fn new(out_ifindex: u32, src_base: Ipv4Addr, blocks: u32) -> Result<FloodGen> {
+    /// for k in 0..blocks, evenly spaced at `rate` frames/s (`None`: as fast
+    /// as possible).
+    pub fn new(
+        out_ifindex: u32,
+        src_base: Ipv4Addr,
+        blocks: u32,
+        rate: Option<f64>,
+    ) -> Result<FloodGen> {
         crate::loader::init();
         let mut storage = MaybeUninit::uninit();
         let mut open = skel::XdpgenSkelBuilder::default()
@@ -52,6 +65,11 @@ impl FloodGen {
         rodata.out_ifindex = out_ifindex;
         rodata.src_base = u32::from(src_base);
         rodata.src_blocks = blocks.max(1);
+        if let Some(rate) = rate.filter(|r| *r > 0.0) {
+            let gap = 1e9 / rate;
+            rodata.gap_ns = gap.max(1.0) as u64;
+            rodata.max_debt_ns = (gap * MAX_DEBT_FRAMES) as u64;
+        }
         crate::loader::take_log();
         let skel = open.load().map_err(|source| XdpError::Load {
             source,
@@ -63,12 +81,26 @@ impl FloodGen {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| XdpError::io("duplicating the generator", e))?;
-        Ok(FloodGen { prog })
+        let sent = MapHandle::try_from(&skel.maps.gen_sent)
+            .map_err(|e| XdpError::bpf("duplicating gen_sent", e))?;
+        Ok(FloodGen { prog, sent })
     }
 
-    /// Sends `count` copies of `frame` (an Ethernet + IPv4 frame); returns
-    /// when they were all handed to the device (some may be dropped there
-    /// when the receiver's ring is full).
+    /// Frames handed to the device so far (some may have been refused there
+    /// because the receiver's ring was full).
+    pub fn sent(&self) -> Result<u64> {
+        let v = self
+            .sent
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("reading gen_sent", e))?
+            .unwrap_or_default();
+        Ok(v.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_ne_bytes))
+    }
+
+    /// Runs the generator `count` times on `frame` (an Ethernet + IPv4
+    /// frame); each run sends one copy, or none when pacing says too early.
     pub fn send(&self, frame: &[u8], count: u32) -> Result<()> {
         // SAFETY: an all-zero bpf_test_run_opts is valid; sz is set below.
         let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };

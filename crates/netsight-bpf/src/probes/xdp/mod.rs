@@ -18,6 +18,7 @@ mod flood_gen;
 mod migrate;
 mod program;
 mod raw;
+mod run_stats;
 mod test_run;
 
 pub use attach::{current_netns, ifindex_of, Attachment, IfaceStats, XdpMode};
@@ -26,6 +27,7 @@ pub use cidr::{Cidr, CidrError};
 pub use error::{Result, XdpError};
 pub use flood_gen::FloodGen;
 pub use raw::{MAX_IFACES, MAX_RULES};
+pub use run_stats::{enable_run_stats, RunStats, RunStatsGuard};
 pub use test_run::{TestProgram, Verdict};
 
 #[allow(

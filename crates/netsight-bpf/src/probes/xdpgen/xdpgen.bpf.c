@@ -11,9 +11,25 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 out_ifindex = 0;
 const volatile __u32 src_base = 0;    /* first source, host order */
 const volatile __u32 src_blocks = 1;  /* sources span this many /26 blocks */
+/* Pacing: at least gap_ns between frames sent (0: unpaced). A run that comes
+ * too early returns XDP_DROP, which only recycles the page, so frames leave
+ * evenly spaced instead of in bursts that overflow the receiver's 256-slot
+ * ring. Late by more than max_debt_ns, the schedule restarts: no catch-up
+ * burst either. */
+const volatile __u64 gap_ns = 0;
+const volatile __u64 max_debt_ns = 0;
 
 /* One generator thread runs the program at a time: no atomics needed. */
 __u32 seq = 0;
+__u64 next_ns = 0;
+
+/* Frames sent, read by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_sent SEC(".maps");
 
 static __always_inline __u16 csum_fold(__u32 sum)
 {
@@ -28,11 +44,22 @@ int netsight_xdp_gen(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *ip = data + sizeof(struct ethhdr);
-	__u32 n = seq++;
-	__u32 block, old_src, new_src, sum;
+	__u32 zero = 0, n, block, old_src, new_src, sum;
+	__u64 *sent;
 
 	if ((void *)(ip + 1) > data_end)
 		return XDP_ABORTED;
+	if (gap_ns) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now < next_ns)
+			return XDP_DROP;
+		next_ns = now - next_ns > max_debt_ns ? now + gap_ns : next_ns + gap_ns;
+	}
+	sent = bpf_map_lookup_elem(&gen_sent, &zero);
+	if (sent)
+		(*sent)++;
+	n = seq++;
 	/* Multiplicative hashing spreads consecutive frames over all blocks. */
 	block = (__u32)(((__u64)(n * 2654435761u) * src_blocks) >> 32);
 	old_src = ip->saddr;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use netsight_bpf::probes::xdp::{Attachment, Blacklist, Cidr, XdpMode};
+use netsight_bpf::probes::xdp::{Attachment, Blacklist, Cidr, RunStats, XdpMode};
 
 use super::topo::{spawn_in, Topology};
 
@@ -166,6 +166,14 @@ pub fn install(topo: &Topology, case: Case, prefixes: &[String]) -> anyhow::Resu
 }
 
 impl Installed {
+    /// Run statistics of the XDP program (zero for other filters).
+    pub fn run_stats(&self) -> anyhow::Result<RunStats> {
+        match self {
+            Installed::Xdp { att, .. } => Ok(att.run_stats()?),
+            _ => Ok(RunStats::default()),
+        }
+    }
+
     /// Packets the filter dropped so far (None: the filter keeps no count).
     pub fn dropped(&self, topo: &Topology) -> anyhow::Result<Option<u64>> {
         match self {

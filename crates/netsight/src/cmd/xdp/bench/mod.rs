@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Size of the large rule set [default: 100000, with --quick 1000].
     #[arg(long, value_name = "N")]
     pub prefixes: Option<usize>,
+    /// Flood rate in thousands of frames/s, paced evenly; 0: unpaced, as
+    /// fast as the generator can (bursty).
+    #[arg(long, value_name = "KPPS", default_value_t = 1000.0)]
+    pub rate: f64,
     /// Only these cases (comma-separated): none, iptables-raw, iptables-input,
     /// nftables, ipset, xdp-generic, xdp-native.
     #[arg(long, value_name = "CASE,...", value_delimiter = ',')]
@@ -47,6 +51,8 @@ pub struct Settings {
     pub large: usize,
     pub cases: Vec<filters::Case>,
     pub quick: bool,
+    /// Frames/s, or None for unpaced.
+    pub rate: Option<f64>,
 }
 
 fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
@@ -77,6 +83,13 @@ fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
         }
         out
     };
+    if !(0.0..=100_000.0).contains(&args.rate) {
+        return Err(usage(format!(
+            "--rate {}: must be between 0 (unpaced) and 100000 kpps",
+            args.rate
+        )));
+    }
+    let rate = (args.rate > 0.0).then_some(args.rate * 1e3);
     let warmup = if args.quick { 0.2 } else { 1.0 };
     Ok(Settings {
         duration,
@@ -84,6 +97,7 @@ fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
         large,
         cases,
         quick: args.quick,
+        rate,
     })
 }
 

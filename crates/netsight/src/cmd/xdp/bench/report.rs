@@ -24,13 +24,19 @@ pub fn table(r: &Report) -> String {
                 format!("{:.0}", c.dropped_pps / 1e3),
                 format!("{:.0}", c.cpu_ns_per_packet),
                 format!("{:.0}%", c.receiver_cpu_util * 100.0),
+                c.xdp_prog_ns_per_packet
+                    .map_or("-".into(), |v| format!("{v:.0}")),
+                format!("{:.0}", c.ring_lost_pps / 1e3),
                 format!("{:.0}", c.legit_tps),
                 format!("{:.0}%", c.other_cpu_util * 100.0),
             ],
         })
         .collect();
+    let rate = r
+        .flood_rate_pps
+        .map_or("unpaced".into(), |p| format!("{:.0} kpps paced", p / 1e3));
     let mut out = format!(
-        "kernel {}, {} CPUs, {:.1}s per case, {}; legitimate TCP alone: {:.0} tps\n\n",
+        "kernel {}, {} CPUs, {:.1}s per case, flood {rate}, {}; legitimate TCP alone: {:.0} tps\n\n",
         r.kernel, r.cpus, r.duration_s, r.iptables, r.baseline_legit_tps
     );
     out.push_str(&table::render(
@@ -42,6 +48,8 @@ pub fn table(r: &Report) -> String {
             "DROPPED_KPPS",
             "NS/PKT",
             "RX_CPU",
+            "PROG_NS",
+            "RING_LOST_KPPS",
             "LEGIT_TPS",
             "OTHER_CPU",
         ],
@@ -199,6 +207,8 @@ mod tests {
             dropped_pps: dropped,
             cpu_ns_per_packet: 120.0,
             receiver_cpu_util: 0.5,
+            ring_lost_pps: 0.0,
+            xdp_prog_ns_per_packet: Some(97.0),
             legit_tps: 1000.0,
             other_cpu_util: 0.0,
             setup_s: 0.1,
@@ -208,6 +218,7 @@ mod tests {
             cpus: 2,
             quick: true,
             duration_s: 1.0,
+            flood_rate_pps: Some(1e6),
             iptables: "iptables v1.8.9 (nf_tables)".into(),
             baseline_legit_tps: 2000.0,
             cases: vec![
@@ -222,7 +233,11 @@ mod tests {
     fn table_has_every_case() {
         let t = table(&report());
         assert!(
-            t.contains("no filter") && t.contains("XDP <native>") && t.contains("900"),
+            t.contains("no filter")
+                && t.contains("XDP <native>")
+                && t.contains("900")
+                && t.contains("1000 kpps paced")
+                && t.contains("PROG_NS"),
             "{t}"
         );
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use netsight_bpf::probes::xdp::ifindex_of;
+use netsight_bpf::probes::xdp::{enable_run_stats, ifindex_of, RunStats};
 use serde::Serialize;
 
 use super::filters::{self, Case};
@@ -31,6 +31,12 @@ pub struct CaseResult {
     pub dropped_pps: f64,
     pub cpu_ns_per_packet: f64,
     pub receiver_cpu_util: f64,
+    /// Frames lost before any filter: the receiving veth's ring was full.
+    pub ring_lost_pps: f64,
+    /// The XDP program's own run time per packet (kernel run-time stats);
+    /// XDP cases only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_prog_ns_per_packet: Option<f64>,
     pub legit_tps: f64,
     /// CPU used by everything else on the machine during the case, in CPUs
     /// (above ~0.1 the figures of this case are disturbed).
@@ -44,6 +50,9 @@ pub struct Report {
     pub cpus: usize,
     pub quick: bool,
     pub duration_s: f64,
+    /// Paced flood rate in frames/s; absent when unpaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_rate_pps: Option<f64>,
     pub iptables: String,
     pub baseline_legit_tps: f64,
     pub cases: Vec<CaseResult>,
@@ -56,6 +65,8 @@ struct Snapshot {
     rx_packets: u64,
     napi_ns: u64,
     dropped: u64,
+    ring_lost: u64,
+    prog: RunStats,
     legit: u64,
     busy_ns: u64,
     own_ns: u64,
@@ -126,6 +137,10 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The XDP program's own cost per packet; best effort (Linux >= 5.8).
+    let _run_stats = enable_run_stats()
+        .inspect_err(|e| eprintln!("xdp bench: no XDP program run times: {e}"))
+        .ok();
     eprintln!("xdp bench: building namespaces");
     let topo = Topology::create()?;
     let stop_all = Arc::new(AtomicBool::new(false));
@@ -154,6 +169,7 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
         cpus,
         quick: s.quick,
         duration_s: s.duration,
+        flood_rate_pps: s.rate,
         iptables: topo::cmd(&["iptables", "--version"])
             .unwrap_or_default()
             .trim()
@@ -241,6 +257,8 @@ fn skipped(case: Case, prefixes: usize, why: String) -> CaseResult {
         dropped_pps: 0.0,
         cpu_ns_per_packet: 0.0,
         receiver_cpu_util: 0.0,
+        ring_lost_pps: 0.0,
+        xdp_prog_ns_per_packet: None,
         legit_tps: 0.0,
         other_cpu_util: 0.0,
         setup_s: 0.0,
@@ -295,6 +313,12 @@ impl Runner<'_> {
                 0.0
             },
             receiver_cpu_util: napi_ns as f64 / (dt * 1e9),
+            ring_lost_pps: b.ring_lost.saturating_sub(a.ring_lost) as f64 / dt,
+            xdp_prog_ns_per_packet: {
+                let runs = b.prog.run_cnt.saturating_sub(a.prog.run_cnt);
+                let ns = b.prog.run_time_ns.saturating_sub(a.prog.run_time_ns);
+                (runs > 0).then(|| ns as f64 / runs as f64)
+            },
             legit_tps: b.legit.saturating_sub(a.legit) as f64 / dt,
             other_cpu_util: {
                 let busy = b.busy_ns.saturating_sub(a.busy_ns);
@@ -326,9 +350,10 @@ impl Runner<'_> {
         let mut threads = Vec::new();
         if case.is_some() {
             let (stop, sent, dev) = (stop.clone(), sent.clone(), topo.gen_dev.clone());
+            let rate = self.s.rate;
             let dst = RX_IP.parse::<std::net::Ipv4Addr>()?.octets();
             threads.push(spawn_in(&topo.gen_ns, "bench-flood", Some(0), move || {
-                flood::run(ifindex_of(&dev)?, spread, dst, stop, sent)
+                flood::run(ifindex_of(&dev)?, spread, dst, rate, stop, sent)
             })?);
         }
         for i in 0..CLIENTS {
@@ -354,8 +379,12 @@ impl Runner<'_> {
                 own_ns: own_cpu_ns(),
                 rx_packets: 0,
                 dropped: 0,
+                ring_lost: 0,
+                prog: installed.run_stats()?,
             };
             s.rx_packets = topo.dev_stat(&topo.rx_ns, &topo.rx_dev, "rx_packets")?;
+            // veth counts frames refused by its full ring as the receiver's rx_dropped.
+            s.ring_lost = topo.dev_stat(&topo.rx_ns, &topo.rx_dev, "rx_dropped")?;
             s.dropped = installed.dropped(topo)?.unwrap_or(0);
             Ok(s)
         };
