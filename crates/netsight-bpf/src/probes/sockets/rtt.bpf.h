@@ -39,7 +39,7 @@ static __always_inline __u32 rtt_bucket(__u32 us)
 }
 
 /* RTT: the connection's smoothed RTT, sampled when the application sends
- * or receives, at most once per clock tick per connection, so a busy
+ * or receives, at most once every few clock ticks per connection, so a busy
  * connection's samples are spread over time and cost little. */
 static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, struct proc_stats *s)
 {

@@ -17,6 +17,8 @@
 #define MAX_ACCEPTED 16384
 #define MAX_LISTENERS 8192
 
+#define RTT_SAMPLE_TICKS 4
+
 #define ADD(field, v) __sync_fetch_and_add(&(field), (v))
 
 char LICENSE[] SEC("license") = "GPL";
@@ -85,7 +87,9 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 {
 	struct proc_stats *s = NULL;
 
-	if (st->rtt_sampled_jiffies != bpf_jiffies64()) {
+	/* A few ticks apart: a busy connection's samples stay spread over the
+	 * interval while the hash lookup stays off most sends and receives. */
+	if (bpf_jiffies64() - st->rtt_sampled_jiffies >= RTT_SAMPLE_TICKS) {
 		s = stats_of(&st->owner);
 		if (s)
 			sample_rtt(sk, st, s);

@@ -22,7 +22,7 @@ struct sock_state {
 	struct owner owner;
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
-	__u64 rtt_sampled_jiffies; /* last RTT sample, at most one per tick */
+	__u64 rtt_sampled_jiffies; /* last RTT sample, a few ticks apart */
 	__u64 state_ns;            /* when the current TCP state was entered */
 	__u64 app_tx_total;        /* what the application sent, for close events */
 	__u64 app_rx_total;
