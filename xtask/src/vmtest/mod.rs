@@ -52,6 +52,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
         }
     }
+    println!("vmtest: {} passed, {failed} failed", specs.len() - failed);
     if failed > 0 {
         return Err(format!("{failed} of {} kernel(s) failed", specs.len()));
     }
