@@ -50,5 +50,5 @@ pub fn require_root() -> anyhow::Result<()> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    anyhow::bail!("permission denied: run as root, or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN")
+    anyhow::bail!("permission denied: run as root, or grant CAP_BPF and CAP_PERFMON")
 }
