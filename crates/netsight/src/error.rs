@@ -24,6 +24,17 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// Prints an error as one line and picks the exit status.
 pub fn report(e: &anyhow::Error) -> ExitCode {
+    // `netsight stat | head`: the reader left; stop quietly, as Unix tools do.
+    let pipe = Some(std::io::ErrorKind::BrokenPipe);
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().map(|io| io.kind()) == pipe
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                == pipe
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
     let code = if e.downcast_ref::<UsageError>().is_some() {
         2
     } else {

@@ -86,3 +86,33 @@ fn doctor_json_reports_this_kernel() {
     assert_eq!(tcp["status"], "on", "{tcp}");
     assert_eq!(v["tracepoints"]["sock:inet_sock_set_state"], true);
 }
+
+#[test]
+fn a_reader_that_leaves_ends_stat_quietly() {
+    require_root!();
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::netsight_bin())
+        .args(["stat", "--json", "-i", "0.2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    // The reader is gone now (`netsight stat | head -1`).
+    let out = child.wait_with_output().expect("wait");
+    assert!(first.contains("\"type\""), "{first}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
