@@ -21,6 +21,9 @@ fn bad_arguments_are_one_line_and_exit_2() {
         &["stat", "-c", "0"],
         &["frobnicate"],
         &["stat", "--no-such-flag"],
+        &["trace", "bogus"],
+        &["trace", "drop", "--reason", "NO_SUCH_REASON"],
+        &["trace", "connect", "--netns", "/no/such/netns"],
     ] {
         let out = netsight(args);
         let err = String::from_utf8_lossy(&out.stderr);
