@@ -11,16 +11,19 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 out_ifindex = 0;
 const volatile __u32 src_base = 0;    /* first source, host order */
 const volatile __u32 src_blocks = 1;  /* sources span this many /26 blocks */
-/* Pacing: at least gap_ns between frames sent (0: unpaced). A run that comes
- * too early returns XDP_DROP, which only recycles the page, so frames leave
- * evenly spaced instead of in bursts that overflow the receiver's 256-slot
- * ring. Late by more than max_debt_ns, the schedule restarts: no catch-up
- * burst either. */
+/* Pacing (gap_ns == 0: unpaced). Frames leave in bursts of `burst`, back to
+ * back, one burst every burst * gap_ns: what a NIC with interrupt moderation
+ * hands its driver, and the receiver wakes once per burst instead of once
+ * per frame. A run that comes too early returns XDP_DROP, which only
+ * recycles the page. Late by more than max_debt_ns, the schedule restarts:
+ * no catch-up burst that would overflow the receiver's 256-slot ring. */
 const volatile __u64 gap_ns = 0;
 const volatile __u64 max_debt_ns = 0;
+const volatile __u32 burst = 1;
 
 /* One generator thread runs the program at a time: no atomics needed. */
 __u32 seq = 0;
+__u32 burst_left = 0;
 __u64 next_ns = 0;
 
 /* Frames sent, read by user space. */
@@ -49,13 +52,17 @@ int netsight_xdp_gen(struct xdp_md *ctx)
 
 	if ((void *)(ip + 1) > data_end)
 		return XDP_ABORTED;
-	if (gap_ns) {
+	if (gap_ns && !burst_left) {
 		__u64 now = bpf_ktime_get_ns();
+		__u64 period = gap_ns * burst;
 
 		if (now < next_ns)
 			return XDP_DROP;
-		next_ns = now - next_ns > max_debt_ns ? now + gap_ns : next_ns + gap_ns;
+		next_ns = now - next_ns > max_debt_ns ? now + period : next_ns + period;
+		burst_left = burst;
 	}
+	if (burst_left)
+		burst_left--;
 	sent = bpf_map_lookup_elem(&gen_sent, &zero);
 	if (sent)
 		(*sent)++;

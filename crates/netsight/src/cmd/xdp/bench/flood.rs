@@ -1,15 +1,15 @@
 //! The flood: one template UDP frame, sent by the kernel's XDP live-frames
 //! path (netsight_bpf's FloodGen) with its source rewritten per copy so the
-//! frames spread over every blacklisted prefix, paced in the kernel (frames
-//! evenly spaced): unpaced, the generator runs in bursts that overflow the
-//! receiving veth's 256-slot ring while the receiver idles between them
-//! (see BENCHMARKS.md). Earlier versions used
-//! sendmmsg on AF_PACKET: at ~0.3-0.9 Mpps it could not load the receiver,
-//! and veth had to copy each sender skb before XDP could see it, a cost a
-//! NIC does not have.
+//! frames spread over the blacklisted prefixes. By default as fast as the
+//! generators go (~4-5 Mpps on one vCPU here); `--rate` paces it in the
+//! kernel, in bursts of 64 frames. Earlier versions used sendmmsg on
+//! AF_PACKET: at ~0.3-0.9 Mpps it could not load the receiver, and veth had
+//! to copy each sender skb before XDP could see it, a cost a NIC does not
+//! have.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -56,24 +56,37 @@ pub struct FloodCounters {
     pub sent: AtomicU64,
 }
 
-/// Generator runs per BPF_PROG_TEST_RUN call. Each call has a setup and
-/// teardown cost of milliseconds during which nothing is sent, so a call
-/// must last tens of milliseconds (and stay short enough for stop requests):
-/// unpaced, a run sends a frame (~1 us); paced, most runs only wait (~0.1 us).
-const CHUNK: u32 = 32 * 1024;
-const PACED_CHUNK: u32 = 1024 * 1024;
+/// Generator threads. Every BPF_PROG_TEST_RUN call sleeps for tens of
+/// milliseconds in its setup and teardown (measured: ~25 ms a call, the CPU
+/// idle meanwhile); unpaced, two threads take turns, one sending while the
+/// other sleeps, so the flood has no gaps. Paced, one thread: two would
+/// share the CPU in time slices and each fall behind its schedule.
+pub fn generators(rate: Option<f64>) -> usize {
+    if rate.is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+/// How long one call should run: long enough to amortise its setup, short
+/// enough that a stop request is seen within a fraction of a second.
+const CALL_SECS: f64 = 0.2;
+const MIN_CHUNK: u32 = 4 * 1024;
+const MAX_CHUNK: u32 = 16 * 1024 * 1024;
 
 /// Floods `ifindex` (in the calling thread's namespace) until `stop`, at
-/// `rate` frames/s evenly spaced or, with `None`, as fast as it can.
+/// `rate` frames/s (in bursts) or, with `None`, as fast as it can.
+/// Sources are spread over the first `blocks` /26 blocks of 10.0.0.0/8.
 pub fn run(
     ifindex: u32,
-    prefixes: usize,
+    blocks: usize,
     dst: [u8; 4],
     rate: Option<f64>,
     stop: Arc<AtomicBool>,
     counters: Arc<FloodCounters>,
 ) -> anyhow::Result<()> {
-    let gen = FloodGen::new(ifindex, Ipv4Addr::new(10, 0, 0, 0), prefixes as u32, rate)
+    let gen = FloodGen::new(ifindex, Ipv4Addr::new(10, 0, 0, 0), blocks as u32, rate)
         .context("loading the XDP traffic generator")?;
     let template = frame([10, 0, 0, 0], dst, 9);
     // The legitimate clients share this CPU: they must get it whenever they
@@ -84,10 +97,18 @@ pub fn run(
         let param = libc::sched_param { sched_priority: 0 };
         libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
-    let chunk = if rate.is_some() { PACED_CHUNK } else { CHUNK };
+    let mut chunk = MIN_CHUNK;
+    let mut reported = 0;
     while !stop.load(Ordering::Relaxed) {
+        let start = Instant::now();
         gen.send(&template, chunk)?;
-        counters.sent.store(gen.sent()?, Ordering::Relaxed);
+        // Runs per call scale to CALL_SECS whatever a run costs (paced runs
+        // mostly wait, unpaced ones send).
+        let took = start.elapsed().as_secs_f64().max(1e-4);
+        chunk = ((f64::from(chunk) * CALL_SECS / took) as u32).clamp(MIN_CHUNK, MAX_CHUNK);
+        let sent = gen.sent()?;
+        counters.sent.fetch_add(sent - reported, Ordering::Relaxed);
+        reported = sent;
     }
     Ok(())
 }

@@ -28,10 +28,14 @@ pub struct BenchArgs {
     /// Size of the large rule set [default: 100000, with --quick 1000].
     #[arg(long, value_name = "N")]
     pub prefixes: Option<usize>,
-    /// Flood rate in thousands of frames/s, paced evenly; 0: unpaced, as
-    /// fast as the generator can (bursty).
-    #[arg(long, value_name = "KPPS", default_value_t = 1000.0)]
+    /// Flood rate in thousands of frames/s, paced in bursts of 64; 0: as fast as the
+    /// generators can (the default).
+    #[arg(long, value_name = "KPPS", default_value_t = 0.0)]
     pub rate: f64,
+    /// Flood sources come from the first N prefixes of the large set only
+    /// (a concentrated attack) [default: all of them].
+    #[arg(long, value_name = "N")]
+    pub hot: Option<usize>,
     /// Only these cases (comma-separated): none, iptables-raw, iptables-input,
     /// nftables, ipset, xdp-generic, xdp-native.
     #[arg(long, value_name = "CASE,...", value_delimiter = ',')]
@@ -53,6 +57,8 @@ pub struct Settings {
     pub quick: bool,
     /// Frames/s, or None for unpaced.
     pub rate: Option<f64>,
+    /// The flood's sources span this many /26 blocks (prefixes of the large set).
+    pub flood_blocks: usize,
 }
 
 fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
@@ -90,6 +96,12 @@ fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
         )));
     }
     let rate = (args.rate > 0.0).then_some(args.rate * 1e3);
+    let flood_blocks = args.hot.unwrap_or(large);
+    if !(1..=large).contains(&flood_blocks) {
+        return Err(usage(format!(
+            "--hot {flood_blocks}: must be between 1 and --prefixes ({large})"
+        )));
+    }
     let warmup = if args.quick { 0.2 } else { 1.0 };
     Ok(Settings {
         duration,
@@ -98,6 +110,7 @@ fn settings(args: &BenchArgs) -> anyhow::Result<Settings> {
         cases,
         quick: args.quick,
         rate,
+        flood_blocks,
     })
 }
 

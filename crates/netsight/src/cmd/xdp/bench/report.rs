@@ -32,12 +32,13 @@ pub fn table(r: &Report) -> String {
             ],
         })
         .collect();
-    let rate = r
-        .flood_rate_pps
-        .map_or("unpaced".into(), |p| format!("{:.0} kpps paced", p / 1e3));
+    let rate = r.flood_rate_pps.map_or("as fast as generated".into(), |p| {
+        format!("{:.0} kpps paced", p / 1e3)
+    });
     let mut out = format!(
-        "kernel {}, {} CPUs, {:.1}s per case, flood {rate}, {}; legitimate TCP alone: {:.0} tps\n\n",
-        r.kernel, r.cpus, r.duration_s, r.iptables, r.baseline_legit_tps
+        "kernel {}, {} CPUs, {:.1}s per case, flood {rate} from {} blacklisted /26s, {}; \
+         legitimate TCP alone: {:.0} tps\n\n",
+        r.kernel, r.cpus, r.duration_s, r.flood_prefixes, r.iptables, r.baseline_legit_tps
     );
     out.push_str(&table::render(
         &[
@@ -219,6 +220,7 @@ mod tests {
             quick: true,
             duration_s: 1.0,
             flood_rate_pps: Some(1e6),
+            flood_prefixes: 1000,
             iptables: "iptables v1.8.9 (nf_tables)".into(),
             baseline_legit_tps: 2000.0,
             cases: vec![

@@ -53,6 +53,8 @@ pub struct Report {
     /// Paced flood rate in frames/s; absent when unpaced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_rate_pps: Option<f64>,
+    /// The flood's sources span this many blacklisted /26 prefixes.
+    pub flood_prefixes: usize,
     pub iptables: String,
     pub baseline_legit_tps: f64,
     pub cases: Vec<CaseResult>,
@@ -170,6 +172,7 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
         quick: s.quick,
         duration_s: s.duration,
         flood_rate_pps: s.rate,
+        flood_prefixes: s.flood_blocks,
         iptables: topo::cmd(&["iptables", "--version"])
             .unwrap_or_default()
             .trim()
@@ -190,7 +193,7 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
         s.duration
     );
     report.baseline_legit_tps = runner
-        .measure(None, &[], s.large)?
+        .measure(None, &[], s.flood_blocks)?
         .map_or(0.0, |r| r.legit_tps);
 
     let total = s.cases.len() * 2;
@@ -210,7 +213,7 @@ pub fn all(s: &Settings) -> anyhow::Result<Report> {
             );
             let result = match case.tool().filter(|t| !tool_exists(t)) {
                 Some(t) => Err(anyhow::anyhow!("'{t}' is not installed")),
-                None => runner.measure(Some(case), &rules, s.large),
+                None => runner.measure(Some(case), &rules, s.flood_blocks),
             };
             let result = match result {
                 Ok(Some(r)) => r,
@@ -343,16 +346,17 @@ impl Runner<'_> {
         if let Some(cpu) = self.rx_cpu {
             topo::pin_to_cpu(napi, cpu);
         }
-        topo::make_realtime(napi);
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(flood::FloodCounters::default());
         let done = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
-        if case.is_some() {
+        let generators = flood::generators(self.s.rate);
+        for g in 0..case.map_or(0, |_| generators) {
             let (stop, sent, dev) = (stop.clone(), sent.clone(), topo.gen_dev.clone());
-            let rate = self.s.rate;
+            let rate = self.s.rate.map(|r| r / generators as f64);
             let dst = RX_IP.parse::<std::net::Ipv4Addr>()?.octets();
-            threads.push(spawn_in(&topo.gen_ns, "bench-flood", Some(0), move || {
+            let name = format!("bench-flood{g}");
+            threads.push(spawn_in(&topo.gen_ns, &name, Some(0), move || {
                 flood::run(ifindex_of(&dev)?, spread, dst, rate, stop, sent)
             })?);
         }

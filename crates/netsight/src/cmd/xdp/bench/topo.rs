@@ -271,17 +271,6 @@ pub fn pin_to_cpu(tid: u32, cpu: usize) {
     }
 }
 
-/// Gives the NAPI thread SCHED_FIFO priority 1, so it preempts tasks the
-/// way softirq processing does on a NIC (and other processes on the machine
-/// cannot starve it); the kernel's RT throttling still leaves tasks 5%.
-pub fn make_realtime(tid: u32) {
-    // SAFETY: sched_param is plain data; the call only reads it.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 1 };
-        libc::sched_setscheduler(tid as i32, libc::SCHED_FIFO, &param);
-    }
-}
-
 /// Nanoseconds a thread has run (schedstat, ns resolution).
 pub fn thread_cpu_ns(tid: u32) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{tid}/schedstat")).ok()?;
