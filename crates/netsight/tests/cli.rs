@@ -24,6 +24,10 @@ fn bad_arguments_are_one_line_and_exit_2() {
         &["trace", "bogus"],
         &["trace", "drop", "--reason", "NO_SUCH_REASON"],
         &["trace", "connect", "--netns", "/no/such/netns"],
+        &["xdp", "bench", "--hot", "0"],
+        &["xdp", "bench", "--prefixes", "500", "--hot", "501"],
+        &["xdp", "bench", "--rate", "-5"],
+        &["xdp", "bench", "--cases", "pf"],
     ] {
         let out = netsight(args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -111,3 +111,51 @@ fn quick_bench_writes_a_complete_report() {
     assert!(left.is_empty(), "namespaces left: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--rate` paces the flood (unpaced it is several Mpps here) and `--hot`
+/// narrows its sources; both are recorded in the report.
+#[test]
+fn paced_concentrated_flood_keeps_its_rate() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netsight-xdp-paced-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("bench.json"), dir.join("bench.svg"));
+    let out = Command::new(env!("CARGO_BIN_EXE_netsight"))
+        .args([
+            "xdp",
+            "bench",
+            "--quick",
+            "--duration",
+            "1",
+            "--rate",
+            "200",
+        ])
+        .args(["--hot", "4", "--cases", "xdp-native", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["flood_rate_pps"], 200_000.0, "{report:#}");
+    assert_eq!(report["flood_prefixes"], 4, "{report:#}");
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{report:#}");
+    for c in cases {
+        let offered = c["offered_pps"].as_f64().unwrap();
+        let dropped = c["dropped_pps"].as_f64().unwrap();
+        // The schedule never runs ahead (it may fall behind on a busy CPU).
+        assert!(offered > 0.0 && offered < 200_000.0 * 1.1, "{c}");
+        assert!(dropped > 0.0 && dropped < 200_000.0 * 1.2, "{c}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
