@@ -16,22 +16,39 @@ const CASES: [&str; 7] = [
     "xdp-native",
 ];
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
+
+/// `netsight xdp bench --quick ARGS --json DIR/bench.json --svg DIR/bench.svg`
+/// in a fresh DIR of its own.
+fn bench(tag: &str, args: &[&str]) -> (Command, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("netsight-xdp-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netsight"));
+    cmd.args(["xdp", "bench", "--quick"])
+        .args(args)
+        .arg("--json")
+        .arg(dir.join("bench.json"))
+        .arg("--svg")
+        .arg(dir.join("bench.svg"));
+    (cmd, dir)
+}
+
 #[test]
 fn quick_bench_writes_a_complete_report() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
+    if !is_root() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netsight-xdp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (mut cmd, dir) = bench("bench", &[]);
     let (json, svg) = (dir.join("bench.json"), dir.join("bench.svg"));
     let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_netsight"))
-        .args(["xdp", "bench", "--quick", "--json"])
-        .arg(&json)
-        .arg("--svg")
-        .arg(&svg)
+    let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -145,7 +162,8 @@ fn paced_concentrated_flood_keeps_its_rate() {
         "bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
     assert_eq!(report["flood_rate_pps"], 200_000.0, "{report:#}");
     assert_eq!(report["flood_prefixes"], 4, "{report:#}");
     let cases = report["cases"].as_array().unwrap();
