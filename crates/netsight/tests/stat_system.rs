@@ -18,9 +18,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::{is_root, NetPair};
+
 const BIN: &str = env!("CARGO_BIN_EXE_netsight");
-const ADDR_A: &str = "10.77.0.1";
-const ADDR_B: &str = "10.77.0.2";
+const ADDR_A: &str = NetPair::ADDR_A;
+const ADDR_B: &str = NetPair::ADDR_B;
 
 /// The chart ids of seeds/000 §2.1.2, written out here independently of
 /// the implementation's table.
@@ -65,68 +68,6 @@ const SEED_CHARTS: &[&str] = &[
     "ipv6.icmpmldv2",
     "ipv6.icmptypes",
 ];
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn sh(args: &[&str]) {
-    let st = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .expect(args[0]);
-    assert!(st.success(), "{args:?} failed: {st}");
-}
-
-/// Two namespaces `a` and `b` joined by a veth pair, A = 10.77.0.1, B = .2.
-struct NsPair {
-    a: String,
-    b: String,
-}
-
-impl NsPair {
-    fn new(tag: &str) -> NsPair {
-        let id = format!("{}{tag}", std::process::id());
-        let pair = NsPair {
-            a: format!("nss{id}a"),
-            b: format!("nss{id}b"),
-        };
-        let (va, vb) = (format!("nsv{id}a"), format!("nsv{id}b"));
-        sh(&["ip", "netns", "add", &pair.a]);
-        sh(&["ip", "netns", "add", &pair.b]);
-        sh(&[
-            "ip", "link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb,
-            "netns", &pair.b,
-        ]);
-        for (ns, dev, addr) in [(&pair.a, &va, ADDR_A), (&pair.b, &vb, ADDR_B)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                dev,
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        // Let the link come up (and its IPv6 autoconfiguration chatter pass).
-        std::thread::sleep(Duration::from_millis(500));
-        pair
-    }
-}
-
-impl Drop for NsPair {
-    fn drop(&mut self) {
-        // Deleting a namespace takes its end of the veth pair, and so both.
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
 
 /// Runs `f` on a thread inside namespace `ns`: sockets it makes live there.
 fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
@@ -259,7 +200,7 @@ fn known_traffic_in_a_namespace_matches_the_kernel_and_the_traffic() {
         eprintln!("skipped: needs root (network namespaces)");
         return;
     }
-    let net = NsPair::new("t");
+    let net = NetPair::ipv4_only("t");
     let short_addr: SocketAddr = format!("{ADDR_B}:7001").parse().unwrap();
     let long_addr: SocketAddr = format!("{ADDR_B}:7002").parse().unwrap();
     let udp_addr: SocketAddr = format!("{ADDR_B}:7003").parse().unwrap();

@@ -74,6 +74,19 @@ impl NetPair {
     pub const ADDR_B: &'static str = "10.77.0.2";
 
     pub fn new(tag: &str) -> Self {
+        Self::build(tag, true)
+    }
+
+    /// The same without the IPv6 addresses, for tests that count every
+    /// packet on the link (the link then settles for 500 ms, so that its
+    /// IPv6 autoconfiguration chatter has passed).
+    pub fn ipv4_only(tag: &str) -> Self {
+        let pair = Self::build(tag, false);
+        std::thread::sleep(Duration::from_millis(500));
+        pair
+    }
+
+    fn build(tag: &str, ipv6: bool) -> Self {
         let id = std::process::id() % 100_000;
         let pair = NetPair {
             a: format!("ns-{tag}-{id}-a"),
@@ -91,27 +104,12 @@ impl NetPair {
             (&pair.a, va, Self::ADDR_A, "fd77::1"),
             (&pair.b, vb, Self::ADDR_B, "fd77::2"),
         ] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                dev,
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ]);
+            let v4 = format!("{addr}/24");
+            sh(&["ip", "-n", ns, "addr", "add", &v4, "dev", dev]);
+            if ipv6 {
+                let v6 = format!("{addr6}/64");
+                sh(&["ip", "-n", ns, "addr", "add", &v6, "dev", dev, "nodad"]);
+            }
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
