@@ -177,3 +177,53 @@ fn paced_concentrated_flood_keeps_its_rate() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ctrl-C in the middle of a flood: the bench stops within seconds, writes
+/// the partial report, says so with a non-zero exit, and leaves nothing.
+#[test]
+fn interrupted_bench_cleans_up() {
+    if !is_root() {
+        return;
+    }
+    let (mut cmd, dir) = bench("interrupted", &["--duration", "4"]);
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let own_suffix = format!("-{}", child.id());
+    let mut progress = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The first case's line starts once the flood is up.
+    while !seen.contains("[ 1/") {
+        let mut line = Vec::new();
+        let n = std::io::BufRead::read_until(&mut progress, b' ', &mut line).unwrap();
+        assert!(n > 0, "bench ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&line));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let stopped = std::time::Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut progress, &mut rest).unwrap();
+    assert!(
+        stopped.elapsed().as_secs() < 10,
+        "took {:?} to stop",
+        stopped.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left: Vec<String> = String::from_utf8_lossy(&netns.stdout)
+        .lines()
+        .filter(|l| l.starts_with("nsbench-") && l.contains(&own_suffix))
+        .map(str::to_string)
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
