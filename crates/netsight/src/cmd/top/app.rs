@@ -139,6 +139,10 @@ pub struct App {
     /// Scroll position and visible rows of the table, kept by the renderer.
     pub table_offset: Cell<usize>,
     pub table_rows: Cell<usize>,
+    /// First connection shown in the drill-down, and how many fit (the
+    /// renderer clamps the one and sets the other).
+    pub conn_offset: Cell<usize>,
+    pub conn_rows: Cell<usize>,
 }
 
 impl App {
@@ -160,6 +164,8 @@ impl App {
             quit: false,
             table_offset: Cell::new(0),
             table_rows: Cell::new(10),
+            conn_offset: Cell::new(0),
+            conn_rows: Cell::new(10),
         }
     }
 
@@ -287,12 +293,31 @@ impl App {
     }
 
     fn on_details_key(&mut self, key: KeyEvent) {
-        if matches!(
-            key.code,
-            KeyCode::Esc | KeyCode::Left | KeyCode::Backspace | KeyCode::Enter
-        ) {
-            self.screen = Screen::Processes;
-        }
+        let Screen::Process(pid) = self.screen else {
+            return;
+        };
+        let page = self.conn_rows.get().max(1) as isize;
+        let step = match key.code {
+            KeyCode::Esc | KeyCode::Left | KeyCode::Backspace | KeyCode::Enter => {
+                self.screen = Screen::Processes;
+                return;
+            }
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::PageUp => -page,
+            KeyCode::PageDown => page,
+            KeyCode::Home | KeyCode::Char('g') => isize::MIN / 2,
+            KeyCode::End | KeyCode::Char('G') => isize::MAX / 2,
+            _ => return,
+        };
+        // Scrolls the connection list; the last page stays full.
+        let last = self
+            .connections(pid)
+            .len()
+            .saturating_sub(self.conn_rows.get());
+        let at = self.conn_offset.get() as isize;
+        self.conn_offset
+            .set(at.saturating_add(step).clamp(0, last as isize) as usize);
     }
 
     fn on_move_key(&mut self, code: KeyCode) {
@@ -324,6 +349,7 @@ impl App {
             let pid = rows[i].pid;
             self.selected_pid = Some(pid);
             self.screen = Screen::Process(pid);
+            self.conn_offset.set(0);
         }
     }
 

@@ -456,3 +456,57 @@ fn snapshot_too_small_and_empty() {
     let empty = App::new(Config::default());
     assert_snapshot("empty", &render(&empty, 80, 12));
 }
+
+#[test]
+fn drill_down_scrolls_a_long_connection_list() {
+    let mut app = App::new(Config::default());
+    let mut s = fake::sample();
+    let template = s.connections.iter().find(|c| c.pid == 812).unwrap().clone();
+    // 40 connections of nginx, the busiest first: tx 40_000, 39_000, ...
+    s.connections.retain(|c| c.pid != 812);
+    for i in 0..40u64 {
+        let mut c = template.clone();
+        c.tx_bytes = 1000 * (40 - i);
+        c.rx_bytes = 0;
+        c.remote.1 = 20_000 + i as u16;
+        s.connections.push(c);
+    }
+    app.apply(s);
+    app.on_key(key(KeyCode::Down));
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.screen, Screen::Process(812));
+    let screen = render(&app, 110, 22);
+    assert!(
+        screen.contains(":20000") && !screen.contains(":20039"),
+        "{screen}"
+    );
+    let fit = app.conn_rows.get();
+    assert!(fit > 0 && fit < 40, "{fit} rows fit");
+    assert!(screen.contains(&format!("1-{fit} shown")), "{screen}");
+
+    app.on_key(key(KeyCode::Down));
+    let screen = render(&app, 110, 22);
+    assert!(
+        !screen.contains(":20000 ") && screen.contains(":20001"),
+        "{screen}"
+    );
+    app.on_key(key(KeyCode::End));
+    let screen = render(&app, 110, 22);
+    assert!(
+        screen.contains(":20039") && !screen.contains(":20000 "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains(&format!("{}-40 shown", 41 - fit)),
+        "{screen}"
+    );
+    app.on_key(key(KeyCode::PageDown));
+    assert_eq!(app.conn_offset.get(), 40 - fit, "the last page stays full");
+    app.on_key(key(KeyCode::Home));
+    assert_eq!(app.conn_offset.get(), 0);
+    // Leaving and coming back starts at the top again.
+    app.on_key(key(KeyCode::End));
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.conn_offset.get(), 0);
+}

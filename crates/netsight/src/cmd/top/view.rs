@@ -235,8 +235,18 @@ fn draw_process(frame: &mut Frame, app: &App, pid: u32, area: Rect) {
     )
     .style(HEADER);
     let conns_of = app.connections(pid);
+    // Borders and the header take three lines.
+    let fit = usize::from(conns.height.saturating_sub(3));
+    app.conn_rows.set(fit);
+    let offset = app
+        .conn_offset
+        .get()
+        .min(conns_of.len().saturating_sub(fit));
+    app.conn_offset.set(offset);
     let rows: Vec<Row> = conns_of
         .iter()
+        .skip(offset)
+        .take(fit)
         .map(|c| {
             let tcp = c.protocol == "tcp";
             let gauge = |v: u32| if tcp { v.to_string() } else { "-".into() };
@@ -266,7 +276,16 @@ fn draw_process(frame: &mut Frame, app: &App, pid: u32, area: Rect) {
         Constraint::Length(8),
         Constraint::Length(8),
     ];
-    let title = format!(" connections ({}) ", conns_of.len());
+    let title = if conns_of.len() > fit {
+        format!(
+            " connections ({}), {}-{} shown, ↑↓ PgUp PgDn scroll ",
+            conns_of.len(),
+            offset + 1,
+            (offset + fit).min(conns_of.len())
+        )
+    } else {
+        format!(" connections ({}) ", conns_of.len())
+    };
     let table = Table::new(rows, widths)
         .header(header)
         .block(Block::bordered().title(title));
@@ -337,7 +356,7 @@ fn footer_line(app: &App) -> Paragraph<'static> {
         Screen::Processes => {
             " ↑↓ select  Enter details  / filter  < > 1-0 sort  r reverse  p pause  + - interval  ? help  q quit"
         }
-        Screen::Process(_) => " Esc back  p pause  + - interval  ? help  q quit",
+        Screen::Process(_) => " Esc back  ↑↓ scroll  p pause  + - interval  ? help  q quit",
     };
     let mut text = hints.to_string();
     if !app.filter.is_empty() && app.screen == Screen::Processes {
@@ -349,7 +368,8 @@ fn footer_line(app: &App) -> Paragraph<'static> {
 const HELP: &[&str] = &[
     "Keys",
     "  ↑ ↓ PgUp PgDn Home End  select a process",
-    "  Enter                   its connections and rates (Esc goes back)",
+    "  Enter                   its connections and rates (Esc goes back;",
+    "                          ↑ ↓ PgUp PgDn Home End scroll them)",
     "  /                       filter by command, pid or cgroup",
     "                          (Enter keeps it, Esc clears it)",
     "  < >   or 1..9, 0        sort by column (same key again: reverse)",
