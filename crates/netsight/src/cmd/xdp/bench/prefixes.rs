@@ -1,7 +1,8 @@
 //! The blacklisted prefixes: prefix i is 10.0.0.0 + 64*i, a /26 (so 100k
 //! prefixes span 10.0.0.0 - 10.97.167.255); with one prefix the rule is
 //! 10.0.0.0/8. The flood (xdpgen.bpf.c) spreads its sources over the /26
-//! blocks of the large set in both cases: only the rule count changes.
+//! blocks of the large set (or its first N with `--hot N`) in both cases:
+//! only the rule count changes.
 
 use std::net::Ipv4Addr;
 

@@ -282,7 +282,7 @@ impl Runner<'_> {
         &self,
         case: Option<Case>,
         rules: &[String],
-        spread: usize,
+        flood_blocks: usize,
     ) -> anyhow::Result<Option<CaseResult>> {
         let setup_start = Instant::now();
         let installed = match case {
@@ -290,7 +290,7 @@ impl Runner<'_> {
             None => filters::Installed::Nothing,
         };
         let setup_s = setup_start.elapsed().as_secs_f64();
-        let result = self.flood_and_measure(case, &installed, spread);
+        let result = self.flood_and_measure(case, &installed, flood_blocks);
         installed.remove(self.topo)?;
         let Some((a, b)) = result? else {
             return Ok(None);
@@ -336,7 +336,7 @@ impl Runner<'_> {
         &self,
         case: Option<Case>,
         installed: &filters::Installed,
-        spread: usize,
+        flood_blocks: usize,
     ) -> anyhow::Result<Option<(Snapshot, Snapshot)>> {
         let topo = self.topo;
         // Attaching XDP may re-create the NAPI thread: find and pin it now.
@@ -357,7 +357,7 @@ impl Runner<'_> {
             let dst = RX_IP.parse::<std::net::Ipv4Addr>()?.octets();
             let name = format!("bench-flood{g}");
             threads.push(spawn_in(&topo.gen_ns, &name, Some(0), move || {
-                flood::run(ifindex_of(&dev)?, spread, dst, rate, stop, sent)
+                flood::run(ifindex_of(&dev)?, flood_blocks, dst, rate, stop, sent)
             })?);
         }
         for i in 0..CLIENTS {
