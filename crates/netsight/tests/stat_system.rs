@@ -69,6 +69,20 @@ const SEED_CHARTS: &[&str] = &[
     "ipv6.icmptypes",
 ];
 
+/// The records of a finished `netsight ... --json` run that must have succeeded.
+fn json_lines(out: std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs `f` on a thread inside namespace `ns`: sockets it makes live there.
 fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
     let path = format!("/run/netns/{ns}");
@@ -371,16 +385,7 @@ fn every_seed_chart_is_in_the_json_output() {
         .args(["stat", "--system", "--json", "-i", "0.2", "-c", "2"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json_lines(out);
     for id in SEED_CHARTS {
         let recs: Vec<_> = records.iter().filter(|r| r["chart"] == *id).collect();
         assert_eq!(recs.len(), 2, "{id}");
@@ -488,16 +493,7 @@ fn namespace_by_inode_reads_that_namespace() {
     let _ = pinger.kill();
     let _ = pinger.wait();
     let out = out.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = json_lines(out);
     let echos = total(&records, "ipv4.icmpmsg", "OutEchos");
     eprintln!("namespace {ino}: {echos} echo requests in ~1 s");
     assert!(echos >= 30, "{echos}");
