@@ -7,6 +7,7 @@ use netsight_sysstat::rates::ChartValues;
 use serde_json::Value;
 
 use super::line_protocol::{FieldValue, Point};
+use crate::backoff::days_from_civil;
 use crate::health::AgentHealth;
 
 /// Record keys that are tags or the timestamp, not fields.
@@ -107,15 +108,6 @@ pub fn parse_ts_ms(ts: &str) -> Option<i64> {
     }
     let days = days_from_civil(y, mo as u32, d as u32);
     Some(((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + ms)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
 }
 
 #[cfg(test)]
