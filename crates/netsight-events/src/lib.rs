@@ -4,4 +4,5 @@
 pub mod event;
 pub mod process;
 pub mod rtt;
+pub mod sockdata;
 pub mod time;

@@ -2,4 +2,5 @@
 
 pub mod doctor;
 pub mod sockets;
+pub mod socktrace;
 pub mod xdp;

@@ -1,0 +1,271 @@
+//! The socket data tracer's kernel side (socktrace.bpf.c): loading with its
+//! settings, the ring buffer of records, and the kernel's counters.
+//!
+//! A separate object from the sockets probe: `stat` never pays for it.
+
+mod raw;
+
+use std::mem::MaybeUninit;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, OpenObject, RingBuffer, RingBufferBuilder};
+
+use crate::loader::{self, Error};
+pub use raw::Received;
+
+#[allow(
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    dead_code,
+    missing_docs,
+    unused_imports
+)]
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/socktrace.skel.rs"));
+}
+use skel::{SocktraceSkel, SocktraceSkelBuilder};
+
+/// The largest payload one record can carry (PAYLOAD_MAX in socktrace.h).
+pub const PAYLOAD_MAX: u32 = 16384;
+/// iovecs read per vectored syscall (IOV_MAX_CAPTURED in socktrace.h).
+pub const IOV_MAX_CAPTURED: u32 = 16;
+/// Processes `pids` can name at once (MAX_PID_FILTER in the C).
+pub const MAX_PID_FILTER: usize = 8;
+
+/// What the kernel side captures and where it keeps state.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bytes captured per syscall, at most [`PAYLOAD_MAX`].
+    pub payload_bytes: u32,
+    /// Ring buffer size: a power of two, at least one page.
+    pub ring_bytes: u32,
+    pub max_sockets: u32,
+    pub max_traces: u32,
+    /// Only these processes (empty: all), at most [`MAX_PID_FILTER`].
+    pub pids: Vec<u32>,
+    pub comm: Option<String>,
+    pub port: Option<u16>,
+    pub netns: Option<u32>,
+}
+
+/// One program of the tracer and whether it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub name: &'static str,
+    pub tracepoint: &'static str,
+    pub on: bool,
+    /// Why it is used, or why not.
+    pub reason: String,
+}
+
+/// The kernel side's cumulative counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    pub ringbuf_full: u64,
+    pub peek_skipped: u64,
+    pub read_user_failed: u64,
+    pub sendfile_calls: u64,
+    pub sendfile_bytes: u64,
+    pub splice_calls: u64,
+    pub splice_bytes: u64,
+    pub io_uring_calls: u64,
+    pub io_uring_bytes: u64,
+    pub other_calls: u64,
+    pub other_bytes: u64,
+    pub socket_map_full: u64,
+    pub trace_map_full: u64,
+    pub mmsg_unmatched: u64,
+}
+
+/// Entries used / max of the tracer's kernel maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapUsage {
+    pub sockets_used: u64,
+    pub sockets_max: u64,
+    pub traces_used: u64,
+    pub traces_max: u64,
+}
+
+const CLOSE_PROGRAM: &str = "trace_close";
+
+/// The loaded and attached tracer programs.
+pub struct SockTraceProbe {
+    skel: SocktraceSkel<'static>,
+    _links: Vec<Link>,
+    hooks: Vec<Hook>,
+}
+
+fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Result<(), Error> {
+    let map_err = |map: &'static str| move |source| Error::Map { map, source };
+    let cpus = libbpf_rs::num_possible_cpus().unwrap_or(64) as u32;
+    open.maps
+        .scratch
+        .set_max_entries(cpus * 2)
+        .map_err(map_err("scratch"))?;
+    open.maps
+        .events
+        .set_max_entries(s.ring_bytes)
+        .map_err(map_err("events"))?;
+    open.maps
+        .sockets
+        .set_max_entries(s.max_sockets)
+        .map_err(map_err("sockets"))?;
+    open.maps
+        .traces
+        .set_max_entries(s.max_traces)
+        .map_err(map_err("traces"))?;
+    let Some(ro) = open.maps.rodata_data.as_deref_mut() else {
+        return Ok(());
+    };
+    ro.payload_bytes = s.payload_bytes.min(PAYLOAD_MAX);
+    ro.tracer_tgid = std::process::id();
+    for (slot, pid) in ro.filter_pids.iter_mut().zip(&s.pids) {
+        *slot = *pid;
+    }
+    ro.filter_pid_count = s.pids.len().min(MAX_PID_FILTER) as u32;
+    ro.filter_port = s.port.unwrap_or(0);
+    ro.filter_netns = s.netns.unwrap_or(0);
+    if let Some(comm) = &s.comm {
+        ro.filter_comm_on = true;
+        for (slot, b) in ro.filter_comm.iter_mut().zip(comm.bytes().take(15)) {
+            *slot = b as i8;
+        }
+    }
+    Ok(())
+}
+
+fn open_and_load(s: &Settings, with_close: bool) -> Result<SocktraceSkel<'static>, Error> {
+    // The skeleton borrows its object for its whole life; a tracer loads
+    // once per start, so leaking this small allocation is simplest.
+    let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut builder = SocktraceSkelBuilder::default();
+    loader::use_custom_btf(&mut builder, "socktrace")?;
+    let mut open = builder.open(object).map_err(|source| Error::Open {
+        object: "socktrace",
+        source,
+    })?;
+    configure(&mut open, s)?;
+    open.progs.trace_close.set_autoload(with_close);
+    loader::take_log();
+    open.load().map_err(|source| Error::Load {
+        object: "socktrace",
+        source,
+        log: loader::take_log(),
+    })
+}
+
+impl SockTraceProbe {
+    /// Loads and attaches the tracer. The close hook is optional: if the
+    /// kernel refuses it, the tracer runs without it (sockets then age out
+    /// of the socket map instead of leaving it at close).
+    pub fn load(s: &Settings) -> Result<Self, Error> {
+        loader::init();
+        let (mut skel, close_reason) = match open_and_load(s, true) {
+            Ok(skel) => (skel, None),
+            Err(full) => {
+                let skel = open_and_load(s, false)?;
+                (skel, Some(full.to_string()))
+            }
+        };
+        let mut manual = Vec::new();
+        if close_reason.is_some() {
+            manual.push(CLOSE_PROGRAM);
+        }
+        let links = loader::attach_all(skel.object_mut(), &manual)?;
+        let hooks = vec![
+            Hook {
+                name: "trace_send",
+                tracepoint: "sock:sock_send_length",
+                on: true,
+                reason: "tp_btf: only socket sends pay; user buffer found through bpf_task_pt_regs"
+                    .into(),
+            },
+            Hook {
+                name: "trace_recv",
+                tracepoint: "sock:sock_recv_length",
+                on: true,
+                reason: "tp_btf: only socket receives pay; user buffer found through bpf_task_pt_regs"
+                    .into(),
+            },
+            Hook {
+                name: CLOSE_PROGRAM,
+                tracepoint: "sock:inet_sock_set_state",
+                on: close_reason.is_none(),
+                reason: close_reason.map_or_else(
+                    || "frees a TCP socket's entry and ends its pending requests at close".into(),
+                    |e| format!("refused ({e}); sockets age out of the LRU map instead"),
+                ),
+            },
+        ];
+        Ok(SockTraceProbe {
+            skel,
+            _links: links,
+            hooks,
+        })
+    }
+
+    /// The programs, whether each runs, and why.
+    pub fn hooks(&self) -> &[Hook] {
+        &self.hooks
+    }
+
+    /// A ring buffer reader calling `on_record` for each record.
+    pub fn ring(
+        &self,
+        mut on_record: impl FnMut(Received) + 'static,
+    ) -> Result<RingBuffer<'static>, Error> {
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&self.skel.maps.events, move |data: &[u8]| {
+                if let Some(r) = raw::record(data) {
+                    on_record(r);
+                }
+                0
+            })
+            .map_err(|source| Error::Map {
+                map: "events",
+                source,
+            })?;
+        builder.build().map_err(|source| Error::Map {
+            map: "events",
+            source,
+        })
+    }
+
+    /// The kernel side's counters now.
+    pub fn counters(&self) -> KernelCounters {
+        let Some(bss) = self.skel.maps.bss_data.as_deref() else {
+            return KernelCounters::default();
+        };
+        // SAFETY: plain u64s in the mmap'ed .bss that BPF updates with atomic
+        // adds; a volatile aligned read sees whole values.
+        let c = unsafe { std::ptr::read_volatile(&bss.counters) };
+        KernelCounters {
+            ringbuf_full: c.ringbuf_full,
+            peek_skipped: c.peek_skipped,
+            read_user_failed: c.read_user_failed,
+            sendfile_calls: c.sendfile_calls,
+            sendfile_bytes: c.sendfile_bytes,
+            splice_calls: c.splice_calls,
+            splice_bytes: c.splice_bytes,
+            io_uring_calls: c.io_uring_calls,
+            io_uring_bytes: c.io_uring_bytes,
+            other_calls: c.other_calls,
+            other_bytes: c.other_bytes,
+            socket_map_full: c.socket_map_full,
+            trace_map_full: c.trace_map_full,
+            mmsg_unmatched: c.mmsg_unmatched,
+        }
+    }
+
+    /// Entries in the socket and thread-trace maps (walks their keys).
+    pub fn map_usage(&self) -> MapUsage {
+        let maps = &self.skel.maps;
+        MapUsage {
+            sockets_used: maps.sockets.keys().count() as u64,
+            sockets_max: u64::from(maps.sockets.max_entries()),
+            traces_used: maps.traces.keys().count() as u64,
+            traces_max: u64::from(maps.traces.max_entries()),
+        }
+    }
+}

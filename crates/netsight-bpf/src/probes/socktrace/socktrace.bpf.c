@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket data tracer: one record per read/write-family syscall on a TCP or
+ * UDP socket, with the first bytes moved, from tracepoints only.
+ *
+ * tp_btf on sock:sock_send_length / sock:sock_recv_length fires inside the
+ * syscall after the data moved. bpf_task_pt_regs() gives the saved user
+ * registers: the syscall number and its arguments, hence the user buffer,
+ * which is still holding exactly what was sent or received (read at most
+ * `ret` bytes: beyond that it is stale). Only socket I/O pays for this;
+ * syscall tracepoints would put every syscall of the host on the slow path.
+ *
+ * A separate object from the sockets probe, loaded only by the tracer. */
+#include "netsight.bpf.h"
+#include "socktrace.h"
+#include "syscall.bpf.h"
+#include "infer.bpf.h"
+
+#define PF_KTHREAD 0x00200000
+#define MAX_PID_FILTER 8
+/* Sendmmsg/recvmmsg vectors hold at most UIO_MAXIOV messages. */
+#define MMSG_MAX 1024
+
+#define ADD(field, v) __sync_fetch_and_add(&(field), (v))
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Settings, written by user space before load. */
+const volatile __u32 payload_bytes = 1024;
+const volatile __u32 tracer_tgid = 0;
+const volatile __u32 filter_pids[MAX_PID_FILTER] = {};
+const volatile __u32 filter_pid_count = 0;
+const volatile __u16 filter_port = 0;
+const volatile __u32 filter_netns = 0;
+const volatile char filter_comm[TASK_COMM_LEN] = {};
+const volatile bool filter_comm_on = false;
+/* A write joins the thread's last read in one trace only this soon after. */
+const volatile __u64 trace_window_ns = 10000000000ULL;
+
+struct trace_counters counters;
+__u64 last_trace_id;
+
+/* Globals of these types make the skeleton generate them for Rust. */
+struct sock_data sock_data_type;
+enum sys_kind sys_kind_type;
+enum l7_hint l7_hint_type;
+enum l7_msg_type l7_msg_type_type;
+enum data_direction data_direction_type;
+enum record_kind record_kind_type;
+
+/* The record being built: header then payload. Twice PAYLOAD_MAX so the
+ * verifier can prove an iovec copy at any offset below PAYLOAD_MAX fits.
+ * One entry per CPU and direction (set at load): too big for a per-CPU
+ * array value (32 KiB at most). */
+struct scratch {
+	struct sock_data hdr;
+	__u8 data[PAYLOAD_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+/* Keyed by the socket cookie; TCP entries are deleted at close, UDP ones
+ * age out (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_trace_state);
+} sockets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct thread_trace);
+} traces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct mmsg_cursor);
+} mmsg_cursors SEC(".maps");
+
+static __always_inline bool pid_wanted(__u32 tgid)
+{
+	if (!filter_pid_count)
+		return true;
+	for (int i = 0; i < MAX_PID_FILTER; i++)
+		if (i < filter_pid_count && filter_pids[i] == tgid)
+			return true;
+	return false;
+}
+
+static __always_inline bool comm_wanted(const char *comm)
+{
+	if (!filter_comm_on)
+		return true;
+	for (int i = 0; i < TASK_COMM_LEN; i++) {
+		if (comm[i] != filter_comm[i])
+			return false;
+		if (!comm[i])
+			break;
+	}
+	return true;
+}
+
+static __always_inline void count_uncaptured(enum uncaptured why, int ret)
+{
+	switch (why) {
+	case UNC_SENDFILE:
+		ADD(counters.sendfile_calls, 1);
+		ADD(counters.sendfile_bytes, ret);
+		break;
+	case UNC_SPLICE:
+		ADD(counters.splice_calls, 1);
+		ADD(counters.splice_bytes, ret);
+		break;
+	case UNC_IO_URING:
+		ADD(counters.io_uring_calls, 1);
+		ADD(counters.io_uring_bytes, ret);
+		break;
+	default:
+		ADD(counters.other_calls, 1);
+		ADD(counters.other_bytes, ret);
+	}
+}
+
+/* Copies up to `limit` bytes from an iovec array; returns bytes copied. */
+static __always_inline __u32 copy_iovecs(__u8 *dst, __u64 iov, __u64 cnt, __u32 limit)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < IOV_MAX_CAPTURED; i++) {
+		struct ns_iovec v;
+		__u64 n;
+
+		if (i >= cnt || off >= limit)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
+			break;
+		n = v.len;
+		if (n > limit - off)
+			n = limit - off;
+		barrier_var(n);
+		if (n > PAYLOAD_MAX)
+			n = PAYLOAD_MAX;
+		off &= PAYLOAD_MAX - 1;
+		if (n && bpf_probe_read_user(dst + off, n, (void *)v.base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+/* sendmmsg/recvmmsg: the tracepoint fires once per message without saying
+ * which. A per-thread cursor walks the vector; a new call on a different
+ * vector starts at 0. Wrong only if a call on the same vector follows one
+ * that moved fewer than vlen messages. */
+static __always_inline int mmsg_locate(__u32 tid, struct user_io *io)
+{
+	struct mmsg_cursor *c = bpf_map_lookup_elem(&mmsg_cursors, &tid);
+	struct mmsg_cursor next = {};
+	__u32 idx = 0;
+
+	if (c && c->vec == io->mmsg_vec && c->next < io->mmsg_vlen)
+		idx = c->next;
+	if (idx >= MMSG_MAX)
+		return -1;
+	next.vec = io->mmsg_vec;
+	next.next = idx + 1 < io->mmsg_vlen ? idx + 1 : 0;
+	bpf_map_update_elem(&mmsg_cursors, &tid, &next, BPF_ANY);
+	if (read_msghdr(io->mmsg_vec + idx * sizeof(struct ns_mmsghdr), io))
+		return -1;
+	if (io->kind == SYS_RECVMMSG)
+		io->sockaddr = 0;
+	return 0;
+}
+
+static __always_inline __u32 copy_payload(struct scratch *s, struct user_io *io, int ret)
+{
+	__u32 limit = payload_bytes < PAYLOAD_MAX ? payload_bytes : PAYLOAD_MAX;
+	__u64 n;
+
+	if ((__u32)ret < limit)
+		limit = ret;
+	if (!limit)
+		return 0;
+	if (io->buf) {
+		n = limit;
+		barrier_var(n);
+		if (n > PAYLOAD_MAX)
+			n = PAYLOAD_MAX;
+		if (bpf_probe_read_user(s->data, n, (void *)io->buf)) {
+			ADD(counters.read_user_failed, 1);
+			return 0;
+		}
+		return n;
+	}
+	return copy_iovecs(s->data, io->iov, io->iovcnt, limit);
+}
+
+static __always_inline void fill_addresses(struct sock *sk, struct sock_data *h)
+{
+	h->family = sk->__sk_common.skc_family;
+	h->sport = sk->__sk_common.skc_num;
+	h->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (h->family == AF_INET) {
+		__builtin_memcpy(h->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(h->daddr, &sk->__sk_common.skc_daddr, 4);
+	} else {
+		BPF_CORE_READ_INTO(&h->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&h->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+/* An unconnected UDP socket's peer, from sendto/sendmsg's address. */
+static __always_inline void peer_from_sockaddr(__u64 user, struct sock_data *h)
+{
+	struct ns_sockaddr a;
+
+	if (!user || bpf_probe_read_user(&a, sizeof(a), (void *)user))
+		return;
+	if (a.family == AF_INET && h->family == AF_INET) {
+		__builtin_memcpy(h->daddr, &a.v4, 4);
+		h->dport = bpf_ntohs(a.port);
+	} else if (a.family == AF_INET6 && h->family == AF_INET6) {
+		__builtin_memcpy(h->daddr, a.v6, 16);
+		h->dport = bpf_ntohs(a.port);
+	}
+}
+
+/* A read starts a trace (kept while the thread reads the same socket);
+ * the thread's writes to other sockets carry it, a write back to the
+ * socket it read ends it (the reply). */
+static __always_inline __u64 trace_of(__u32 tid, __u64 sid, bool send, __u64 now)
+{
+	struct thread_trace *t = bpf_map_lookup_elem(&traces, &tid);
+	struct thread_trace fresh = {};
+
+	if (send) {
+		if (!t || !t->socket_id)
+			return 0;
+		if (t->socket_id == sid) {
+			t->socket_id = 0;
+			return 0;
+		}
+		return now - t->ts_ns <= trace_window_ns ? t->trace_id : 0;
+	}
+	if (t && t->socket_id == sid) {
+		t->ts_ns = now;
+		return t->trace_id;
+	}
+	fresh.trace_id = __sync_fetch_and_add(&last_trace_id, 1) + 1;
+	fresh.socket_id = sid;
+	fresh.ts_ns = now;
+	if (bpf_map_update_elem(&traces, &tid, &fresh, BPF_ANY))
+		ADD(counters.trace_map_full, 1);
+	return fresh.trace_id;
+}
+
+static __always_inline struct sock_trace_state *state_of(__u64 sid)
+{
+	struct sock_trace_state *st = bpf_map_lookup_elem(&sockets, &sid);
+	struct sock_trace_state fresh = {};
+
+	if (st)
+		return st;
+	bpf_map_update_elem(&sockets, &sid, &fresh, BPF_NOEXIST);
+	st = bpf_map_lookup_elem(&sockets, &sid);
+	if (!st)
+		ADD(counters.socket_map_full, 1);
+	return st;
+}
+
+static __always_inline void guess_protocol(struct scratch *s, struct sock_trace_state *st)
+{
+	struct sock_data *h = &s->hdr;
+	struct infer_in in = {
+		.p = s->data,
+		.len = h->cap_len,
+		.tcp = h->protocol == NS_IPPROTO_TCP,
+		.lport = h->sport,
+		.rport = h->dport,
+	};
+	__u8 cached = st ? st->l7_hint : L7_UNKNOWN;
+	__u8 hint = L7_UNKNOWN;
+	int t = infer(&in, cached, &hint);
+
+	h->l7_hint = hint;
+	h->msg_type = t < 0 ? MSG_UNKNOWN : t;
+	/* Sure only once the socket's cached guess matched again. */
+	h->need_reconfirm = cached == L7_UNKNOWN || t < 0;
+	if (st && cached == L7_UNKNOWN && hint != L7_UNKNOWN)
+		st->l7_hint = hint;
+}
+
+static __always_inline int capture(struct sock *sk, int ret, int flags, bool send)
+{
+	struct task_struct *task;
+	struct user_io io = {};
+	struct sock_trace_state *st;
+	struct sock_data *h;
+	struct scratch *s;
+	enum uncaptured why;
+	__u64 pid_tgid, sid;
+	__u32 tgid, key, netns;
+	__u16 proto;
+
+	if (ret <= 0 || !sk)
+		return 0;
+	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
+		return 0;
+	proto = sk->sk_protocol;
+	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
+		return 0;
+	if (!send && (flags & MSG_PEEK)) {
+		ADD(counters.peek_skipped, 1);
+		return 0;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = pid_tgid >> 32;
+	if (tgid == tracer_tgid || !pid_wanted(tgid))
+		return 0;
+	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (filter_netns && netns != filter_netns)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if ((task->flags & PF_KTHREAD) || BPF_CORE_READ_BITFIELD(sk, sk_kern_sock) ||
+	    (task->thread_info.status & TS_COMPAT)) {
+		count_uncaptured(UNC_OTHER, ret);
+		return 0;
+	}
+	why = decode_syscall((struct pt_regs *)bpf_task_pt_regs(task), send, &io);
+	if (why != UNC_NONE) {
+		count_uncaptured(why, ret);
+		return 0;
+	}
+	if ((io.kind == SYS_SENDMMSG || io.kind == SYS_RECVMMSG) && mmsg_locate(pid_tgid, &io)) {
+		ADD(counters.mmsg_unmatched, 1);
+		io.iov = 0;
+		io.iovcnt = 0;
+	}
+	key = bpf_get_smp_processor_id() * 2 + send;
+	s = bpf_map_lookup_elem(&scratch, &key);
+	if (!s)
+		return 0;
+	h = &s->hdr;
+	BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	if (!comm_wanted(h->comm))
+		return 0;
+	fill_addresses(sk, h);
+	if (proto == NS_IPPROTO_UDP && send && !h->dport)
+		peer_from_sockaddr(io.sockaddr, h);
+	if (filter_port && h->sport != filter_port && h->dport != filter_port)
+		return 0;
+
+	sid = bpf_get_socket_cookie(sk);
+	h->ts_ns = bpf_ktime_get_ns();
+	h->socket_id = sid;
+	h->pid = tgid;
+	h->tid = (__u32)pid_tgid;
+	h->netns = netns;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->protocol = proto;
+	h->direction = send ? DIR_EGRESS : DIR_INGRESS;
+	h->syscall = io.kind;
+	h->syscall_len = ret;
+	h->kind = REC_DATA;
+	h->has_tcp_seq = proto == NS_IPPROTO_TCP;
+	if (h->has_tcp_seq) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		__u32 end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+
+		h->tcp_seq = end - (__u32)ret;
+	} else {
+		h->tcp_seq = 0;
+	}
+	h->trace_id = trace_of((__u32)pid_tgid, sid, send, h->ts_ns);
+	st = state_of(sid);
+	h->cap_seq = st ? __sync_fetch_and_add(&st->cap_seq, 1) : 0;
+	h->cap_len = copy_payload(s, &io, ret);
+	guess_protocol(s, st);
+	h->kernel_lost = counters.ringbuf_full;
+
+	__u64 size = sizeof(struct sock_data) + h->cap_len;
+
+	barrier_var(size);
+	if (size > sizeof(struct sock_data) + PAYLOAD_MAX)
+		size = sizeof(struct sock_data) + PAYLOAD_MAX;
+	if (bpf_ringbuf_output(&events, s, size, 0))
+		ADD(counters.ringbuf_full, 1);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(trace_send, struct sock *sk, int ret, int flags)
+{
+	return capture(sk, ret, flags, true);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(trace_recv, struct sock *sk, int ret, int flags)
+{
+	return capture(sk, ret, flags, false);
+}
+
+/* A traced TCP socket closed: forget it and tell user space. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(trace_close, struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_data h = {};
+	__u64 sid;
+
+	if (newstate != NS_TCP_CLOSE)
+		return 0;
+	sid = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!sid || bpf_map_delete_elem(&sockets, &sid))
+		return 0;
+	h.ts_ns = bpf_ktime_get_ns();
+	h.socket_id = sid;
+	h.kind = REC_CLOSE;
+	h.protocol = NS_IPPROTO_TCP;
+	h.kernel_lost = counters.ringbuf_full;
+	if (bpf_ringbuf_output(&events, &h, sizeof(h), 0))
+		ADD(counters.ringbuf_full, 1);
+	return 0;
+}
