@@ -2,7 +2,7 @@
 //! and BTF errors reach the user), tracefs mounted for classic tracepoints,
 //! and one error type that says what failed and why.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use libbpf_rs::skel::SkelBuilder;
 use libbpf_rs::PrintLevel;
@@ -164,4 +164,198 @@ pub fn attach_all(
         links.push(link);
     }
     Ok(links)
+}
+
+/// A program this run does without, and why: the kernel refused it (at
+/// load or attach), or the user asked netsight to treat it as refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub program: String,
+    /// One line: the errno and the stage, e.g. "refused at load (EPERM)".
+    pub reason: String,
+}
+
+/// The environment variable naming programs to treat as refused
+/// (comma-separated), like the global `--refuse` flag.
+pub const REFUSE_ENV: &str = "NETSIGHT_REFUSE";
+
+static USER_REFUSED: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Programs to treat as refused, from `--refuse` (first call wins); without
+/// it, [`REFUSE_ENV`] is read.
+pub fn set_user_refused(programs: Vec<String>) {
+    let _ = USER_REFUSED.set(programs);
+}
+
+/// The programs the user asked to treat as refused.
+pub fn user_refused() -> &'static [String] {
+    USER_REFUSED.get_or_init(|| {
+        std::env::var(REFUSE_ENV)
+            .map(|v| parse_program_list(&v))
+            .unwrap_or_default()
+    })
+}
+
+/// "a, b,,c" -> [a, b, c].
+pub fn parse_program_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The program a failed load names in libbpf's log, and why, in one line.
+pub fn refused_program(log: &[String]) -> Option<Refused> {
+    // "libbpf: prog 'dump_sockets': BPF program load failed: -EPERM", or
+    // "libbpf: prog 'dump_udp': failed to load: -EACCES" (a verifier no).
+    let line = log.iter().find(|l| {
+        l.contains("prog '")
+            && (l.contains("BPF program load failed") || l.contains("failed to load"))
+    })?;
+    let program = line.split('\'').nth(1)?.to_string();
+    let errno = line
+        .rsplit(": ")
+        .next()
+        .map(|e| e.trim().trim_start_matches('-').to_string())
+        .filter(|e| e.starts_with('E'))
+        .unwrap_or_else(|| "error".into());
+    // The verifier's verdict, when it got that far ("processed 0 insns"
+    // means it never ran: refused before verification, e.g. by an LSM).
+    let verdict = log
+        .iter()
+        .position(|l| l.starts_with("processed "))
+        .and_then(|i| i.checked_sub(1))
+        .map(|i| log[i].trim())
+        .filter(|v| !v.contains("BEGIN PROG LOAD LOG"))
+        .map(|v| format!(": {v}"))
+        .unwrap_or_default();
+    Some(Refused {
+        program,
+        reason: format!("refused at load ({errno}{verdict})"),
+    })
+}
+
+/// Which program a failed load or attach was about, and why, in one line.
+fn refusal(e: &Error) -> Option<Refused> {
+    match e {
+        Error::Load { log, .. } => refused_program(log),
+        Error::Attach {
+            program, source, ..
+        } => Some(Refused {
+            program: program.clone(),
+            reason: format!("refused at attach ({source})"),
+        }),
+        _ => None,
+    }
+}
+
+/// Loads an object by trial. `attempt` opens, configures, loads and
+/// attaches it with the given programs turned off; when the kernel refuses
+/// one of `programs` (a BPF LSM policy, a verifier limit, a missing hook),
+/// that program is turned off and the object is loaded again, so a refusal
+/// costs only the features that need that program. Programs the user named
+/// in `--refuse` / NETSIGHT_REFUSE start out refused. Any other failure
+/// (a map the kernel will not create, no privilege) is returned as is.
+pub fn load_by_trial<T>(
+    programs: &[&str],
+    mut attempt: impl FnMut(&[Refused]) -> Result<T, Error>,
+) -> Result<(T, Vec<Refused>), Error> {
+    let mut refused: Vec<Refused> = user_refused()
+        .iter()
+        .filter(|p| programs.contains(&p.as_str()))
+        .map(|p| Refused {
+            program: p.clone(),
+            reason: format!("refused by --refuse/{REFUSE_ENV}"),
+        })
+        .collect();
+    loop {
+        match attempt(&refused) {
+            Ok(loaded) => return Ok((loaded, refused)),
+            Err(e) => match refusal(&e) {
+                Some(r)
+                    if programs.contains(&r.program.as_str())
+                        && !refused.iter().any(|x| x.program == r.program) =>
+                {
+                    refused.push(r)
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_error(lines: &[&str]) -> Error {
+        Error::Load {
+            object: "sockets",
+            source: libbpf_rs::Error::from_raw_os_error(libc::EPERM),
+            log: lines.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_refused_program_is_named_with_its_errno() {
+        let e = load_error(&[
+            "libbpf: prog 'dump_sockets': BPF program load failed: -EPERM",
+            "libbpf: prog 'dump_sockets': -- BEGIN PROG LOAD LOG --",
+            "processed 0 insns (limit 1000000)",
+        ]);
+        let r = refusal(&e).unwrap();
+        assert_eq!(r.program, "dump_sockets");
+        assert!(
+            r.reason.starts_with("refused at load (EPERM"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn trial_turns_off_each_refused_program_and_retries() {
+        let mut attempts = 0;
+        let (n, refused) = load_by_trial(&["a", "b", "c"], |off| {
+            attempts += 1;
+            for p in ["a", "c"] {
+                if !off.iter().any(|r| r.program == p) {
+                    return Err(load_error(&[&format!(
+                        "libbpf: prog '{p}': BPF program load failed: -EACCES"
+                    )]));
+                }
+            }
+            Ok(off.len())
+        })
+        .unwrap();
+        assert_eq!((n, attempts), (2, 3));
+        let names: Vec<_> = refused.iter().map(|r| r.program.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
+    fn a_verifier_refusal_is_named_too() {
+        let e = load_error(&["libbpf: prog 'dump_udp': failed to load: -EACCES"]);
+        let r = refusal(&e).unwrap();
+        assert_eq!(r.program, "dump_udp");
+        assert!(
+            r.reason.starts_with("refused at load (EACCES"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn a_failure_that_names_no_known_program_is_returned() {
+        let r = load_by_trial(&["a"], |_| -> Result<(), Error> {
+            Err(load_error(&["libbpf: map 'x': failed to create: -EPERM"]))
+        });
+        assert!(r.is_err());
+        let r = load_by_trial(&["a"], |_| -> Result<(), Error> {
+            Err(load_error(&[
+                "libbpf: prog 'zzz': BPF program load failed: -EPERM",
+            ]))
+        });
+        assert!(r.is_err(), "a program outside the list is not ours to drop");
+    }
 }

@@ -13,6 +13,11 @@ pub struct Cli {
     /// The kernel's BTF from this file (for kernels without /sys/kernel/btf/vmlinux).
     #[arg(long, global = true, value_name = "PATH")]
     pub btf: Option<std::path::PathBuf>,
+    /// Treat these BPF programs as refused by the kernel (comma-separated;
+    /// also NETSIGHT_REFUSE): the features that need them degrade, the rest
+    /// runs. For kernels that misbehave with one program, and for tests.
+    #[arg(long, global = true, value_name = "PROG[,PROG]", value_delimiter = ',')]
+    pub refuse: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -34,6 +34,7 @@ impl ProcessCollector {
         super::cmd::require_root()?;
         let probe =
             SocketProbe::load(&Options::default()).context("starting the per-process probes")?;
+        crate::features::report_refusals(probe.missing());
         if probe.io_hooks().is_none() {
             // Say it once rather than print zeros as if nothing moved.
             eprintln!(

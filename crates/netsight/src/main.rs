@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod collect;
 pub mod error;
+mod features;
 mod signals;
 mod table;
 

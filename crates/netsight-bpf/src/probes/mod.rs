@@ -4,3 +4,10 @@ pub mod doctor;
 pub mod sockets;
 pub mod socktrace;
 pub mod xdp;
+
+/// Every BPF program netsight can load, by name (what `--refuse` accepts).
+pub fn program_names() -> Vec<&'static str> {
+    let mut all = sockets::program_names();
+    all.push(xdp::PROGRAM_NAME);
+    all
+}

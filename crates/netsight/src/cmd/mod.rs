@@ -15,6 +15,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(path) = &cli.btf {
         netsight_bpf::btf::set_custom_path(path).map_err(|e| crate::error::usage(e.to_string()))?;
     }
+    if !cli.refuse.is_empty() {
+        netsight_bpf::loader::set_user_refused(cli.refuse.clone());
+    }
+    let known = netsight_bpf::probes::program_names();
+    let refused = netsight_bpf::loader::user_refused();
+    if let Some(bad) = refused.iter().find(|p| !known.contains(&p.as_str())) {
+        return Err(crate::error::usage(format!(
+            "--refuse/{}: no BPF program named '{bad}' (netsight's programs: {})",
+            netsight_bpf::loader::REFUSE_ENV,
+            known.join(", ")
+        )));
+    }
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
         Command::Stat(args) => stat::run(&args),

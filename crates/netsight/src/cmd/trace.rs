@@ -164,6 +164,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         ..Options::default()
     };
     let mut probe = SocketProbe::load(&opts).context("starting the event probes")?;
+    crate::features::report_refusals(probe.missing());
     for m in probe.missing().iter().filter(|m| m.replaced_by.is_none()) {
         eprintln!("netsight: not on this kernel: {} ({})", m.program, m.reason);
     }

@@ -8,24 +8,36 @@
 //! the same moment.
 
 mod facts;
+mod gauges;
 mod plan;
 mod raw;
 
 use std::cell::RefCell;
-use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Iter, Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBuffer, RingBufferBuilder};
 use netsight_events::event::{EventKind, SockEvent};
 use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketSnapshot};
 
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
+pub use gauges::GaugePath;
 pub use plan::{IoHooks, Missing};
+
+/// Programs that count send/recv bytes: refusing all of one kind's
+/// leaves I/O uncounted unless the other kind loads.
+const IO_PROGRAMS: [&str; 6] = [
+    "on_send",
+    "on_recv",
+    "on_inet_sendmsg",
+    "on_inet6_sendmsg",
+    "on_inet_recvmsg",
+    "on_inet6_recvmsg",
+];
 
 #[allow(
     clippy::all,
@@ -71,7 +83,7 @@ pub struct Options {
 pub struct SocketProbe {
     skel: SocketsSkel<'static>,
     _links: Vec<Link>,
-    iter_link: Link,
+    gauges: gauges::Gauges,
     epoch: u32,
     /// I/O calls found on sockets without an owner (cumulative).
     orphaned_io: u64,
@@ -89,12 +101,116 @@ fn drop_reason(reasons: &[(String, i64)], name: &str, default: u32) -> u32 {
         .map_or(default, |(_, v)| *v as u32)
 }
 
+/// The socket iterators, in the order they are tried: the storage-map
+/// iterator, else the per-namespace pair.
+const STORAGE_ITER: &str = "dump_sockets";
+const NETNS_ITERS: [&str; 2] = ["dump_tcp", "dump_udp"];
+
+/// Every program of the object, for load by trial.
+fn all_programs() -> Vec<&'static str> {
+    let mut all: Vec<&str> = plan::PROGRAMS.iter().map(|(n, _)| *n).collect();
+    all.push(STORAGE_ITER);
+    all.extend(NETNS_ITERS);
+    all
+}
+
+/// Every program name the sockets probe has (for validating `--refuse`).
+pub fn program_names() -> Vec<&'static str> {
+    all_programs()
+}
+
+fn is_refused(refused: &[loader::Refused], program: &str) -> bool {
+    refused.iter().any(|r| r.program == program)
+}
+
+/// What one successful attempt produced.
+struct Attempt {
+    skel: SocketsSkel<'static>,
+    links: Vec<Link>,
+    gauges: gauges::Gauges,
+}
+
 impl SocketProbe {
-    /// Opens, loads and attaches the programs `opts` asks for. Needs root.
+    /// Opens, loads and attaches the programs `opts` asks for, by trial: a
+    /// program the kernel refuses is dropped (with the features that need
+    /// it) and the rest loaded again. Needs root.
     pub fn load(opts: &Options) -> Result<Self, Error> {
         loader::init();
+        let syn_consumer = if opts.events.contains(&EventKind::Overflow) {
+            Ksyms::load().range("tcp_rcv_state_process")
+        } else {
+            None
+        };
+        let kernel = facts::RunningKernel::new();
+        let plan = plan::plan(&kernel, opts, syn_consumer.is_some());
+        let (attempt, refused) = loader::load_by_trial(&all_programs(), |refused| {
+            Self::attempt(opts, &plan, &kernel, syn_consumer, refused)
+        })?;
+        let mut missing = plan.missing;
+        // I/O goes uncounted only if every program that would count it was refused.
+        let io = plan.io.filter(|_| {
+            plan.load
+                .iter()
+                .any(|(p, on)| *on && IO_PROGRAMS.contains(p) && !is_refused(&refused, p))
+        });
+        for r in &refused {
+            let program = all_programs()
+                .into_iter()
+                .find(|p| *p == r.program)
+                .unwrap_or("?");
+            missing.push(Missing {
+                program,
+                reason: r.reason.clone(),
+                replaced_by: plan::replacement(program, &refused).map(String::from),
+                refused: true,
+            });
+        }
+        let received = Rc::new(RefCell::new(Vec::new()));
+        let ring = if opts.events.is_empty() {
+            None
+        } else {
+            let sink = Rc::clone(&received);
+            let mut builder = RingBufferBuilder::new();
+            builder
+                .add(&attempt.skel.maps.events, move |data: &[u8]| {
+                    if let Some(e) = raw::event(data) {
+                        sink.borrow_mut().push(e);
+                    }
+                    0
+                })
+                .map_err(|source| Error::Map {
+                    map: "events",
+                    source,
+                })?;
+            Some(builder.build().map_err(|source| Error::Map {
+                map: "events",
+                source,
+            })?)
+        };
+        Ok(SocketProbe {
+            skel: attempt.skel,
+            _links: attempt.links,
+            gauges: attempt.gauges,
+            epoch: 0,
+            orphaned_io: 0,
+            ring,
+            received,
+            missing,
+            io,
+        })
+    }
+
+    /// One try: everything the plan wants but what was refused so far.
+    fn attempt(
+        opts: &Options,
+        plan: &plan::Plan,
+        kernel: &facts::RunningKernel,
+        syn_consumer: Option<(u64, u64)>,
+        refused: &[loader::Refused],
+    ) -> Result<Attempt, Error> {
         // The skeleton borrows its object for its whole life; netsight loads
-        // a probe once per run, so leaking this small allocation is simplest.
+        // a probe a few times per run at most, so leaking this small
+        // allocation is simplest.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
         let mut builder = SocketsSkelBuilder::default();
@@ -103,18 +219,28 @@ impl SocketProbe {
             object: "sockets",
             source,
         })?;
-        let syn_consumer = if opts.events.contains(&EventKind::Overflow) {
-            Ksyms::load().range("tcp_rcv_state_process")
+        let path = if !is_refused(refused, STORAGE_ITER) {
+            GaugePath::StorageMap
+        } else if NETNS_ITERS.iter().any(|p| !is_refused(refused, p)) {
+            GaugePath::PerNetns
         } else {
-            None
+            GaugePath::None
         };
-        let kernel = facts::RunningKernel::new();
-        let plan = plan::plan(&kernel, opts, syn_consumer.is_some());
-        open.progs.dump_sockets.set_autoattach(false);
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
-            if let Some((_, on)) = plan.load.iter().find(|(n, _)| *n == name) {
-                prog.set_autoload(*on);
+            let on = if name == STORAGE_ITER {
+                path == GaugePath::StorageMap
+            } else if NETNS_ITERS.contains(&name.as_str()) {
+                path == GaugePath::PerNetns
+            } else {
+                plan.load
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .is_some_and(|(_, on)| *on)
+            };
+            prog.set_autoload(on && !is_refused(refused, &name));
+            if name == STORAGE_ITER || NETNS_ITERS.contains(&name.as_str()) {
+                prog.set_autoattach(false);
             }
         }
         if opts.events.is_empty() {
@@ -139,6 +265,8 @@ impl SocketProbe {
                 rodata.syn_consumer_lo = lo;
                 rodata.syn_consumer_hi = hi;
             }
+            rodata.track_netns = path == GaugePath::PerNetns;
+            rodata.io_direct = path == GaugePath::None;
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
@@ -146,51 +274,54 @@ impl SocketProbe {
             source,
             log: loader::take_log(),
         })?;
-        let mut manual = vec!["dump_sockets"];
+        let mut manual = vec![STORAGE_ITER];
+        manual.extend(NETNS_ITERS);
         manual.extend(plan.load.iter().filter(|(_, on)| !on).map(|(n, _)| *n));
+        manual.extend(refused.iter().map(|r| r.program.as_str()));
         let links = loader::attach_all(skel.object_mut(), &manual)?;
-        let iter_link = skel
-            .progs
-            .dump_sockets
-            .attach_iter(skel.maps.sk_states.as_fd())
-            .map_err(|source| Error::Attach {
-                program: "dump_sockets".into(),
-                source,
-                log: loader::take_log(),
-            })?;
-        let received = Rc::new(RefCell::new(Vec::new()));
-        let ring = if opts.events.is_empty() {
-            None
-        } else {
-            let sink = Rc::clone(&received);
-            let mut builder = RingBufferBuilder::new();
-            builder
-                .add(&skel.maps.events, move |data: &[u8]| {
-                    if let Some(e) = raw::event(data) {
-                        sink.borrow_mut().push(e);
+        let gauges = match path {
+            GaugePath::StorageMap => gauges::Gauges::StorageMap(
+                skel.progs
+                    .dump_sockets
+                    .attach_iter(skel.maps.sk_states.as_fd())
+                    .map_err(|source| Error::Attach {
+                        program: STORAGE_ITER.into(),
+                        source,
+                        log: loader::take_log(),
+                    })?,
+            ),
+            GaugePath::PerNetns => {
+                let attach = |prog: &mut libbpf_rs::ProgramMut, name: &str| {
+                    if is_refused(refused, name) {
+                        return Ok(None);
                     }
-                    0
-                })
-                .map_err(|source| Error::Map {
-                    map: "events",
-                    source,
-                })?;
-            Some(builder.build().map_err(|source| Error::Map {
-                map: "events",
-                source,
-            })?)
+                    prog.attach().map(Some).map_err(|source| Error::Attach {
+                        program: name.into(),
+                        source,
+                        log: loader::take_log(),
+                    })
+                };
+                let tcp = attach(&mut skel.progs.dump_tcp, "dump_tcp")?;
+                let udp = attach(&mut skel.progs.dump_udp, "dump_udp")?;
+                let tracked =
+                    MapHandle::try_from(&skel.maps.tracked_netns).map_err(|source| Error::Map {
+                        map: "tracked_netns",
+                        source,
+                    })?;
+                gauges::Gauges::PerNetns(gauges::PerNetns::new(tcp, udp, tracked)?)
+            }
+            GaugePath::None => gauges::Gauges::None,
         };
-        Ok(SocketProbe {
+        Ok(Attempt {
             skel,
-            _links: links,
-            iter_link,
-            epoch: 0,
-            orphaned_io: 0,
-            ring,
-            received,
-            missing: plan.missing,
-            io: plan.io,
+            links,
+            gauges,
         })
+    }
+
+    /// How the interval's gauges are taken here.
+    pub fn gauge_path(&self) -> GaugePath {
+        self.gauges.path()
     }
 
     /// Programs the options wanted that this kernel cannot run, and why.
@@ -270,17 +401,8 @@ impl SocketProbe {
         }
     }
 
-    fn sockets(&self) -> Result<Vec<SocketSnapshot>, Error> {
-        let mut iter = Iter::new(&self.iter_link).map_err(|source| Error::Map {
-            map: "sk_states iterator",
-            source,
-        })?;
-        let mut buf = Vec::new();
-        iter.read_to_end(&mut buf).map_err(|source| Error::Read {
-            what: "socket iterator",
-            source,
-        })?;
-        Ok(raw::snapshots(&buf))
+    fn sockets(&mut self) -> Result<Vec<SocketSnapshot>, Error> {
+        Ok(raw::snapshots(&self.gauges.read()?))
     }
 }
 

@@ -104,6 +104,11 @@ static __always_inline struct sock_state *claim(struct sock *sk)
 				fold_io(st, s);
 		}
 		owner_from_current(&st->owner);
+		if (track_netns) {
+			__u32 inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+
+			bpf_map_update_elem(&tracked_netns, &inum, &tgid, BPF_ANY);
+		}
 	}
 	return st;
 }

@@ -8,7 +8,7 @@ use super::Options;
 
 /// What a program needs from the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Needs {
+pub(super) enum Needs {
     /// A BTF tracepoint: `btf_trace_<name>` in the kernel's BTF.
     TpBtf(&'static str),
     /// A classic tracepoint, "category/name" under tracefs.
@@ -19,9 +19,10 @@ enum Needs {
 
 use Needs::{Fexit, TpBtf, Tracepoint};
 
-/// Every program but the socket iterator (iterators and socket storage are
-/// older than any kernel with the tracepoints below).
-const PROGRAMS: &[(&str, Needs)] = &[
+/// Every program but the socket iterators (iterators and socket storage are
+/// older than any kernel with the tracepoints below; which iterator loads is
+/// found by trial, see gauges.rs).
+pub(super) const PROGRAMS: &[(&str, Needs)] = &[
     ("on_send", TpBtf("sock_send_length")),
     ("on_recv", TpBtf("sock_recv_length")),
     ("on_inet_sendmsg", Fexit("inet_sendmsg")),
@@ -81,6 +82,9 @@ pub struct Missing {
     pub reason: String,
     /// Programs that do its work instead, if any.
     pub replaced_by: Option<String>,
+    /// The kernel (or `--refuse`) refused it, as opposed to its hook not
+    /// existing here.
+    pub refused: bool,
 }
 
 /// Autoload decision for every program, and what is missing and why.
@@ -135,6 +139,22 @@ fn unavailable(facts: &dyn KernelFacts, needs: Needs, fentry: bool) -> Option<St
     }
 }
 
+/// What does a refused program's work instead, given everything refused.
+pub fn replacement(program: &str, refused: &[crate::loader::Refused]) -> Option<&'static str> {
+    let gone = |p: &str| refused.iter().any(|r| r.program == p);
+    match program {
+        "dump_sockets" if !gone("dump_tcp") || !gone("dump_udp") => {
+            Some("iter/tcp + iter/udp in each network namespace")
+        }
+        "dump_sockets" | "dump_tcp" | "dump_udp"
+            if gone("dump_sockets") && gone("dump_tcp") && gone("dump_udp") =>
+        {
+            Some("bytes charged per call (no gauges)")
+        }
+        _ => None,
+    }
+}
+
 pub fn plan(facts: &dyn KernelFacts, opts: &Options, syn_consumer: bool) -> Plan {
     let needs_of = |p: &str| {
         PROGRAMS
@@ -180,6 +200,7 @@ pub fn plan(facts: &dyn KernelFacts, opts: &Options, syn_consumer: bool) -> Plan
                 program,
                 reason,
                 replaced_by: replaced.then(|| "fexit on inet{,6}_{send,recv}msg".into()),
+                refused: false,
             });
         }
     }

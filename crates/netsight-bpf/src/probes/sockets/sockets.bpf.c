@@ -73,6 +73,22 @@ struct {
 	__type(value, struct listen_owner);
 } listeners SEC(".maps");
 
+/* Network namespaces holding tracked sockets -> a process that used one
+ * there: where user space opens the per-namespace socket iterators (the
+ * iter/tcp path). Filled only on that path (track_netns). */
+#define MAX_NETNS 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_NETNS);
+	__type(key, __u32);
+	__type(value, __u32);
+} tracked_netns SEC(".maps");
+
+const volatile bool track_netns = false;
+/* No iterator folds the per-socket pending I/O: charge each call to the
+ * process directly (a hash lookup per call instead of none). */
+const volatile bool io_direct = false;
+
 #include "owner.bpf.h"
 #include "rtt.bpf.h"
 
@@ -100,7 +116,7 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 		else
 			ADD(st->app_rx_total, ret);
 	}
-	if (sk->__sk_common.skc_state != NS_TCP_CLOSE) {
+	if (!io_direct && sk->__sk_common.skc_state != NS_TCP_CLOSE) {
 		if (tx) {
 			ADD(st->tx_bytes, ret);
 			ADD(st->tx_calls, 1);
@@ -111,7 +127,7 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 		return;
 	}
 	/* Already folded at close (e.g. reading what arrived before the
-	 * peer's FIN): charge the process directly. */
+	 * peer's FIN), or no iterator to fold: charge the process directly. */
 	if (!s)
 		s = stats_of(&st->owner);
 	if (!s)
@@ -709,19 +725,23 @@ int on_accept_exit_plain(struct syscall_exit_ctx *ctx)
 	return on_accept_exit(ctx);
 }
 
-/* End of interval: one record per socket we track, with the TCP gauges. */
-SEC("iter/bpf_sk_storage_map")
-int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+/* End of interval: one record per tracked socket, with the TCP gauges and
+ * the I/O pending since the last one. Two ways to walk the sockets, chosen
+ * by trial in user space: the socket-storage map iterator (every tracked
+ * socket at once), or iter/tcp + iter/udp, which walk only the network
+ * namespace of the process that opens them, so user space opens them in
+ * each namespace of `tracked_netns` (some BPF LSM policies refuse the
+ * first kind). Both emit the same records through emit_snapshot(). */
+static __always_inline void emit_snapshot(struct seq_file *seq, struct sock *sk)
 {
-	struct sock *sk = ctx->sk;
-	struct sock_state *st = ctx->value;
+	struct sock_state *st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
 	struct sock_snapshot r = {};
 	struct tcp_sock *tp;
 	struct owner *o;
 	__u64 addr;
 
-	if (!sk || !st)
-		return 0;
+	if (!st)
+		return;
 	addr = (__u64)sk;
 	r.owner = st->owner;
 	if (!r.owner.key.tgid || st->provisional) {
@@ -761,13 +781,42 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	}
 	/* The storage through the helper is a map value, where atomics are
 	 * allowed: take the pending I/O for this interval. */
-	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
-	if (st) {
-		r.tx_bytes = __sync_lock_test_and_set(&st->tx_bytes, 0);
-		r.rx_bytes = __sync_lock_test_and_set(&st->rx_bytes, 0);
-		r.tx_calls = __sync_lock_test_and_set(&st->tx_calls, 0);
-		r.rx_calls = __sync_lock_test_and_set(&st->rx_calls, 0);
-	}
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	r.tx_bytes = __sync_lock_test_and_set(&st->tx_bytes, 0);
+	r.rx_bytes = __sync_lock_test_and_set(&st->rx_bytes, 0);
+	r.tx_calls = __sync_lock_test_and_set(&st->tx_calls, 0);
+	r.rx_calls = __sync_lock_test_and_set(&st->rx_calls, 0);
+	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	if (ctx->sk && ctx->value)
+		emit_snapshot(ctx->meta->seq, ctx->sk);
+	return 0;
+}
+
+SEC("iter/tcp")
+int dump_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+
+	if (!skc)
+		return 0;
+	/* Full sockets only: request and time-wait sockets have no storage. */
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (tp)
+		emit_snapshot(ctx->meta->seq, (struct sock *)tp);
+	return 0;
+}
+
+SEC("iter/udp")
+int dump_udp(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+
+	if (sk)
+		emit_snapshot(ctx->meta->seq, sk);
 	return 0;
 }

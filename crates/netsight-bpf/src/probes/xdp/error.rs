@@ -28,6 +28,10 @@ pub enum XdpError {
     IfacesFull { max: u32 },
     #[error("{0}: permission denied (needs root, or CAP_BPF + CAP_NET_ADMIN)")]
     Permission(String),
+    /// The kernel (or `--refuse`) refused the XDP program itself: the
+    /// blacklist has no other path, so only `xdp` is off.
+    #[error("the XDP program {program} was {reason}: the blacklist cannot run here")]
+    Refused { program: String, reason: String },
     #[error("pinned state in {path} does not match this netsight ({what}); remove it with `netsight xdp detach --all --purge`")]
     Incompatible { path: PathBuf, what: String },
     #[error("{context}: {source}")]

@@ -25,6 +25,9 @@ pub use attach::{current_netns, ifindex_of, Attachment, IfaceStats, XdpMode};
 pub use blacklist::{AddOutcome, Blacklist, RuleHits};
 pub use cidr::{Cidr, CidrError};
 pub use error::{Result, XdpError};
+
+/// The blacklist's one program (xdp.bpf.c).
+pub const PROGRAM_NAME: &str = "netsight_xdp";
 pub use flood_gen::FloodGen;
 pub use raw::{MAX_IFACES, MAX_RULES};
 pub use run_stats::{enable_run_stats, RunStats, RunStatsGuard};

@@ -139,6 +139,15 @@ impl Maps {
 /// descriptor and the maps it uses.
 pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
     crate::loader::init();
+    if crate::loader::user_refused()
+        .iter()
+        .any(|p| p == super::PROGRAM_NAME)
+    {
+        return Err(XdpError::Refused {
+            program: super::PROGRAM_NAME.into(),
+            reason: format!("refused by --refuse/{}", crate::loader::REFUSE_ENV),
+        });
+    }
     if let MapSource::Pinned(dir) = &maps {
         // Refuse early, with a clear message, rather than let libbpf fail
         // reusing a map whose layout changed between netsight versions.
@@ -174,7 +183,14 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
     crate::loader::take_log();
     let skel = open.load().map_err(|source| {
         let log = crate::loader::take_log();
-        if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+        let refused = crate::loader::refused_program(&log);
+        if let Some(r) = refused.filter(|r| r.program == super::PROGRAM_NAME) {
+            // Root, yet the kernel said no to the program (a BPF LSM policy).
+            XdpError::Refused {
+                program: r.program,
+                reason: r.reason,
+            }
+        } else if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
             XdpError::Permission("loading the XDP program".into())
         } else {
             XdpError::Load { source, log }

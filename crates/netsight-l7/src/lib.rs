@@ -1,0 +1,168 @@
+//! The L7 side of netsight's socket data tracer (SPEC §8).
+//!
+//! The kernel side captures one [`Segment`] per read/write-family syscall on a socket. This crate
+//! turns those segments into [`L7Record`]s: it infers the protocol ([`infer`]), parses each
+//! direction of each socket with a streaming parser that never panics and holds a bounded number
+//! of bytes ([`parser`]), pairs requests with responses ([`Tracker`]) and redacts secrets by
+//! default ([`Config::redact`]).
+//!
+//! Everything here works on untrusted bytes: a segment may be truncated (`payload` shorter than
+//! `syscall_len`), start in the middle of a message, or be garbage. The rule is *nothing lost
+//! silently*: a request that gets no response is emitted as `incomplete` with a reason, a
+//! response whose request was not seen is emitted on its own, and every byte the parsers could
+//! not use is counted in [`TrackerStats`].
+//!
+//! ```
+//! use netsight_l7::{Config, Direction, Segment, Tracker, Transport};
+//! let mut t = Tracker::new(Config::default());
+//! let mut out = Vec::new();
+//! let seg = |ts, direction, payload: &'static [u8]| Segment {
+//!     socket_id: 1, ts_ns: ts, direction, transport: Transport::Tcp,
+//!     syscall_len: payload.len() as u32, payload, local_port: 40000, remote_port: 80, hint: None,
+//! };
+//! t.feed(&seg(1_000, Direction::Egress, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), &mut out);
+//! t.feed(&seg(9_000, Direction::Ingress, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), &mut out);
+//! assert_eq!(out.len(), 1);
+//! assert_eq!(out[0].latency_us, Some(8));
+//! ```
+
+pub mod dns;
+pub mod fuzz;
+pub mod http1;
+mod infer;
+mod pair;
+pub mod parser;
+mod record;
+pub mod redact;
+pub mod redis;
+mod tracker;
+
+pub use infer::infer;
+pub use record::{
+    DnsQuery, DnsResponse, HttpRequest, HttpResponse, L7Record, RedisCommand, RedisReply,
+    ReplyKind, Request, Response, Role, Status,
+};
+pub use tracker::{ProtocolStats, Tracker, TrackerStats};
+
+use serde::Serialize;
+
+/// Which way the bytes went, seen from the traced application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The application wrote (send, write, sendmsg, ...).
+    Egress,
+    /// The application read (recv, read, recvmsg, ...).
+    Ingress,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn flip(self) -> Direction {
+        match self {
+            Direction::Egress => Direction::Ingress,
+            Direction::Ingress => Direction::Egress,
+        }
+    }
+}
+
+/// The socket's transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// A byte stream: messages may span segments and segments may hold several messages.
+    Tcp,
+    /// Datagrams: one message per segment.
+    Udp,
+}
+
+/// An L7 protocol this crate can parse.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.0 and HTTP/1.1.
+    Http1,
+    /// DNS over UDP or TCP.
+    Dns,
+    /// Redis RESP2/RESP3.
+    Redis,
+}
+
+impl Protocol {
+    /// Every protocol, in a fixed order.
+    pub const ALL: [Protocol; 3] = [Protocol::Http1, Protocol::Dns, Protocol::Redis];
+
+    /// The name used in JSON (`"http1"`, `"dns"`, `"redis"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Dns => "dns",
+            Protocol::Redis => "redis",
+        }
+    }
+}
+
+/// Whether a message asks or answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MsgType {
+    /// A request (HTTP request, DNS query, Redis command).
+    Request,
+    /// A response (HTTP response, DNS answer, Redis reply).
+    Response,
+    /// Not known.
+    Unknown,
+}
+
+/// One captured syscall on one socket.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// Unique per socket for the tracer's life.
+    pub socket_id: u64,
+    /// CLOCK_MONOTONIC ns when the syscall returned.
+    pub ts_ns: u64,
+    /// Which way the bytes went.
+    pub direction: Direction,
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Bytes the syscall moved.
+    pub syscall_len: u32,
+    /// The first `cap_len` bytes of them (`cap_len <= syscall_len`; may be truncated). A payload
+    /// longer than `syscall_len` is treated as if `syscall_len` were its length.
+    pub payload: &'a [u8],
+    /// The socket's local port.
+    pub local_port: u16,
+    /// The socket's remote port (for an unconnected UDP socket: the peer of this datagram, or 0).
+    pub remote_port: u16,
+    /// The kernel side's cheap guess; may be wrong or `None`. Only used as a tie-breaker.
+    pub hint: Option<Protocol>,
+}
+
+/// Settings of a [`Tracker`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Redact secrets (default `true`): values of sensitive query parameters and URL passwords
+    /// in HTTP paths. Redis records never carry `AUTH`/`HELLO AUTH`/`MIGRATE AUTH` arguments or
+    /// `CONFIG SET` values in any case; HTTP headers are never exposed.
+    pub redact: bool,
+    /// A request older than this without a response is emitted as incomplete by
+    /// [`Tracker::expire`] (default 10 s).
+    pub timeout_ns: u64,
+    /// Sockets tracked at once; the least recently used one is evicted beyond (default 16384).
+    pub max_sockets: usize,
+    /// Requests awaiting a response per socket; the oldest is emitted as incomplete beyond
+    /// (default 128).
+    pub max_pending_per_socket: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            redact: true,
+            timeout_ns: 10_000_000_000,
+            max_sockets: 16384,
+            max_pending_per_socket: 128,
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Request/response pairing for one socket.
+//!
+//! Requests wait in a FIFO. A response takes the oldest request with the same key (DNS id), or
+//! for protocols without ids (HTTP/1, Redis) the oldest request, in order, which is what
+//! pipelining needs. Gaps (bytes a parser could not use) make pairing doubtful, and doubt ends
+//! in `incomplete`, never in a wrong pair:
+//! - a gap in the *response* stream may have held the responses of every request already sent:
+//!   those requests are emitted as incomplete, so later responses do not shift onto them;
+//! - a gap in the *request* stream may have held 0..n requests: it waits in the FIFO as a
+//!   marker. A response that began before the next parsed request was fully sent cannot answer
+//!   it, so it answered a lost request and is emitted alone; the first response after that
+//!   request was sent takes it and the marker goes.
+//! - a response that began before the oldest request was fully sent answers something else.
+
+use crate::parser::{Body, Message};
+use crate::record::{L7Record, Role, Status};
+use crate::tracker::ProtocolStats;
+use crate::{Direction, Protocol};
+use std::collections::VecDeque;
+
+enum Entry {
+    Req(Message),
+    /// Request bytes not understood, first seen at this time.
+    Gap(u64),
+}
+
+/// Where a pairer sends records and counts them.
+pub(crate) struct Sink<'a> {
+    pub protocol: Protocol,
+    pub socket_id: u64,
+    pub stats: &'a mut ProtocolStats,
+    pub out: &'a mut Vec<L7Record>,
+}
+
+impl Sink<'_> {
+    fn emit(&mut self, rec: L7Record) {
+        self.stats.records += 1;
+        match rec.status {
+            Status::Ok => self.stats.ok += 1,
+            Status::Error => self.stats.error += 1,
+            Status::Incomplete => self.stats.incomplete += 1,
+        }
+        self.out.push(rec);
+    }
+
+    fn pair(&mut self, role: Role, req: Message, resp: Message) {
+        let (Body::Request(request), Body::Response(response)) = (req.body, resp.body) else {
+            return;
+        };
+        let status = if response.is_error() {
+            Status::Error
+        } else {
+            Status::Ok
+        };
+        self.emit(L7Record {
+            protocol: self.protocol,
+            socket_id: self.socket_id,
+            role,
+            request: Some(request),
+            response: Some(response),
+            req_ts_ns: req.first_ts_ns,
+            resp_ts_ns: resp.first_ts_ns,
+            latency_us: Some(resp.first_ts_ns.saturating_sub(req.last_ts_ns) / 1000),
+            req_bytes: req.bytes,
+            resp_bytes: resp.bytes,
+            status,
+            reason: None,
+        });
+    }
+
+    fn lone_request(&mut self, role: Role, req: Message, reason: &str) {
+        let Body::Request(request) = req.body else {
+            return;
+        };
+        self.emit(L7Record {
+            protocol: self.protocol,
+            socket_id: self.socket_id,
+            role,
+            request: Some(request),
+            response: None,
+            req_ts_ns: req.first_ts_ns,
+            resp_ts_ns: 0,
+            latency_us: None,
+            req_bytes: req.bytes,
+            resp_bytes: 0,
+            status: Status::Incomplete,
+            reason: Some(reason.to_string()),
+        });
+    }
+
+    fn lone_response(&mut self, role: Role, resp: Message, reason: &str) {
+        let Body::Response(response) = resp.body else {
+            return;
+        };
+        self.stats.lone_responses += 1;
+        self.emit(L7Record {
+            protocol: self.protocol,
+            socket_id: self.socket_id,
+            role,
+            request: None,
+            response: Some(response),
+            req_ts_ns: resp.first_ts_ns,
+            resp_ts_ns: resp.first_ts_ns,
+            latency_us: None,
+            req_bytes: 0,
+            resp_bytes: resp.bytes,
+            status: Status::Incomplete,
+            reason: Some(reason.to_string()),
+        });
+    }
+}
+
+/// Reasons, shared with the tests.
+pub(crate) mod reason {
+    pub const TIMEOUT: &str = "no response within the timeout";
+    pub const CLOSED: &str = "socket closed before the response";
+    pub const EVICTED: &str = "socket evicted (too many sockets)";
+    pub const TOO_MANY: &str = "too many requests pending on the socket";
+    pub const RESP_LOST: &str = "response not parsed (bytes lost or malformed)";
+    pub const SUPERSEDED: &str = "a later query reused the id";
+    pub const NO_REQUEST: &str = "no matching request seen";
+    pub const REQ_LOST: &str = "request not parsed (bytes lost or malformed)";
+    pub const EARLY: &str = "response began before the pending request was sent";
+    pub const LOST: &str = "capture lost events on the socket";
+}
+
+/// The pairing state of one socket.
+#[derive(Default)]
+pub(crate) struct Pairer {
+    role: Option<Role>,
+    queue: VecDeque<Entry>,
+}
+
+fn role_of(body: &Body, dir: Direction) -> Role {
+    match (body, dir) {
+        (Body::Request(_), Direction::Egress) | (Body::Response(_), Direction::Ingress) => {
+            Role::Client
+        }
+        _ => Role::Server,
+    }
+}
+
+impl Pairer {
+    /// Fixes the role before any message (when inference already knows it).
+    pub fn set_role(&mut self, role: Role) {
+        if self.role.is_none() {
+            self.role = Some(role);
+        }
+    }
+
+    fn request_dir(&self) -> Option<Direction> {
+        self.role.map(|r| match r {
+            Role::Client => Direction::Egress,
+            Role::Server => Direction::Ingress,
+        })
+    }
+
+    /// A parsed message. Returns false when it contradicts the socket's role (a request in the
+    /// response direction): the caller counts it as a parse error.
+    pub fn message(&mut self, msg: Message, max_pending: usize, sink: &mut Sink) -> bool {
+        let role = *self.role.get_or_insert(role_of(&msg.body, msg.dir));
+        if role_of(&msg.body, msg.dir) != role {
+            return false;
+        }
+        match msg.body {
+            Body::Request(_) => self.request(role, msg, max_pending, sink),
+            Body::Response(_) => self.response(role, msg, sink),
+        }
+        true
+    }
+
+    fn request(&mut self, role: Role, msg: Message, max_pending: usize, sink: &mut Sink) {
+        if let Some(key) = msg.key {
+            let dup = self.queue.iter().position(|e| match e {
+                Entry::Req(r) => r.key == Some(key) && r.check == msg.check,
+                Entry::Gap(_) => false,
+            });
+            if let Some(i) = dup {
+                if let Some(Entry::Req(old)) = self.queue.remove(i) {
+                    sink.lone_request(role, old, reason::SUPERSEDED);
+                }
+            }
+        }
+        self.queue.push_back(Entry::Req(msg));
+        while self.queue.len() > max_pending.max(1) {
+            if let Some(Entry::Req(old)) = self.queue.pop_front() {
+                sink.stats.pending_overflow += 1;
+                sink.lone_request(role, old, reason::TOO_MANY);
+            }
+        }
+    }
+
+    fn response(&mut self, role: Role, resp: Message, sink: &mut Sink) {
+        if let Some(key) = resp.key {
+            let hit = self.queue.iter().position(|e| match e {
+                Entry::Req(r) => {
+                    r.key == Some(key)
+                        && (r.check.is_none() || resp.check.is_none() || r.check == resp.check)
+                }
+                Entry::Gap(_) => false,
+            });
+            match hit.and_then(|i| self.queue.remove(i)) {
+                Some(Entry::Req(req)) => sink.pair(role, req, resp),
+                _ => sink.lone_response(role, resp, reason::NO_REQUEST),
+            }
+            return;
+        }
+        loop {
+            match self.queue.front() {
+                None => return sink.lone_response(role, resp, reason::NO_REQUEST),
+                Some(Entry::Gap(_)) => {
+                    let next_sent = match self.queue.get(1) {
+                        Some(Entry::Req(r)) => Some(r.last_ts_ns),
+                        _ => None,
+                    };
+                    match next_sent {
+                        Some(t) if resp.first_ts_ns >= t => {
+                            self.queue.pop_front();
+                        }
+                        _ => return sink.lone_response(role, resp, reason::REQ_LOST),
+                    }
+                }
+                Some(Entry::Req(r)) => {
+                    if resp.first_ts_ns < r.last_ts_ns {
+                        return sink.lone_response(role, resp, reason::EARLY);
+                    }
+                    if let Some(Entry::Req(req)) = self.queue.pop_front() {
+                        sink.pair(role, req, resp);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Bytes in `dir` that a parser could not use, seen at `ts_ns`.
+    pub fn gap(&mut self, dir: Direction, ts_ns: u64, sink: &mut Sink) {
+        let Some(req_dir) = self.request_dir() else {
+            return;
+        };
+        let role = self.role.unwrap_or(Role::Client);
+        if dir == req_dir {
+            if !matches!(self.queue.back(), Some(Entry::Gap(_))) {
+                self.queue.push_back(Entry::Gap(ts_ns));
+            }
+            return;
+        }
+        // Every request sent before these response bytes may have been answered by them.
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for e in self.queue.drain(..) {
+            match e {
+                Entry::Req(r) if r.last_ts_ns <= ts_ns => {
+                    sink.lone_request(role, r, reason::RESP_LOST)
+                }
+                Entry::Gap(t) if t <= ts_ns => {}
+                e => kept.push_back(e),
+            }
+        }
+        self.queue = kept;
+    }
+
+    /// Everything pending becomes incomplete with `why`.
+    pub fn drain(&mut self, why: &str, sink: &mut Sink) {
+        let role = self.role.unwrap_or(Role::Client);
+        for e in self.queue.drain(..) {
+            if let Entry::Req(r) = e {
+                sink.lone_request(role, r, why);
+            }
+        }
+    }
+
+    /// Requests sent at or before `deadline_ns` become incomplete (timeout).
+    pub fn expire(&mut self, deadline_ns: u64, sink: &mut Sink) {
+        let role = self.role.unwrap_or(Role::Client);
+        // Keyed (DNS) requests may complete out of order, so look at every entry.
+        let mut i = 0;
+        while i < self.queue.len() {
+            let old = match &self.queue[i] {
+                Entry::Req(r) => r.last_ts_ns <= deadline_ns,
+                Entry::Gap(t) => *t <= deadline_ns,
+            };
+            if !old {
+                i += 1;
+                continue;
+            }
+            if let Some(Entry::Req(r)) = self.queue.remove(i) {
+                sink.lone_request(role, r, reason::TIMEOUT);
+            }
+        }
+    }
+
+    /// The oldest time anything pending was seen.
+    pub fn oldest(&self) -> Option<u64> {
+        self.queue
+            .iter()
+            .map(|e| match e {
+                Entry::Req(r) => r.last_ts_ns,
+                Entry::Gap(t) => *t,
+            })
+            .min()
+    }
+}

@@ -1,0 +1,131 @@
+//! The trait every protocol parser implements, and what parsers emit.
+//!
+//! A parser holds the state of one socket (both directions) for one protocol. It is fed every
+//! segment in capture order and emits [`Event`]s: whole messages, and gaps (bytes it could not
+//! use, which may hide messages). It never panics and holds at most a fixed number of bytes.
+
+use crate::{Direction, Protocol, Request, Response, Segment};
+
+/// One segment as a parser sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// Which way the bytes went.
+    pub dir: Direction,
+    /// The captured bytes (at most `len`).
+    pub bytes: &'a [u8],
+    /// How many bytes really went by; `len - bytes.len()` of them were not captured.
+    pub len: u64,
+    /// When the syscall returned.
+    pub ts_ns: u64,
+}
+
+impl<'a> Chunk<'a> {
+    /// The chunk of a segment; a payload longer than `syscall_len` is cut to it.
+    pub fn of(seg: &Segment<'a>) -> Chunk<'a> {
+        let len = seg.syscall_len as usize;
+        let bytes = if seg.payload.len() > len {
+            &seg.payload[..len]
+        } else {
+            seg.payload
+        };
+        Chunk {
+            dir: seg.direction,
+            bytes,
+            len: len as u64,
+            ts_ns: seg.ts_ns,
+        }
+    }
+
+    /// Bytes that went by but were not captured.
+    pub fn missing(&self) -> u64 {
+        self.len.saturating_sub(self.bytes.len() as u64)
+    }
+}
+
+/// A request or a response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+/// One parsed message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Which way it went.
+    pub dir: Direction,
+    /// The request or response.
+    pub body: Body,
+    /// When its first segment was seen.
+    pub first_ts_ns: u64,
+    /// When its last segment was seen.
+    pub last_ts_ns: u64,
+    /// Its size on the wire (counting uncaptured bytes).
+    pub bytes: u64,
+    /// A pairing key, for protocols that have one (the DNS id); `None`: pair in order.
+    pub key: Option<u64>,
+    /// A name the response repeats, to check a keyed pair (the DNS qname).
+    pub check: Option<String>,
+}
+
+/// What a parser emits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A whole message.
+    Message(Message),
+    /// Bytes in `dir` the parser could not use. They may hold the end of the previous message,
+    /// or whole messages that are lost; the pairing treats them as "in doubt".
+    Gap {
+        /// Which way they went.
+        dir: Direction,
+        /// When the segment holding them was seen.
+        ts_ns: u64,
+        /// How many bytes.
+        bytes: u64,
+        /// The bytes were malformed (a parse error), not just uncaptured or after one.
+        error: bool,
+    },
+}
+
+/// A protocol parser for one socket.
+pub trait Parser {
+    /// The protocol it parses.
+    fn protocol(&self) -> Protocol;
+    /// Feeds one segment; emits what it completes.
+    fn parse(&mut self, chunk: &Chunk, out: &mut Vec<Event>);
+    /// The socket closed: emits messages that end with the connection, and a gap for any
+    /// message left half-read.
+    fn finish(&mut self, ts_ns: u64, out: &mut Vec<Event>);
+    /// Bytes held in buffers right now.
+    fn buffered(&self) -> usize;
+}
+
+/// Cuts a byte string to at most `max` bytes and makes it text (invalid UTF-8 replaced).
+pub(crate) fn text(b: &[u8], max: usize) -> String {
+    let b = if b.len() > max { &b[..max] } else { b };
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The index just past the first blank line (`\r\n\r\n`, or `\n\n`) in `b`.
+pub(crate) fn find_head_end(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        // memchr by hand: jump to the next '\n'.
+        match b[i..].iter().position(|&c| c == b'\n') {
+            None => return None,
+            Some(p) => {
+                let n = i + p;
+                if n + 1 < b.len() && b[n + 1] == b'\n' {
+                    return Some(n + 2);
+                }
+                if n + 2 < b.len() && b[n + 1] == b'\r' && b[n + 2] == b'\n' {
+                    return Some(n + 3);
+                }
+                i = n + 1;
+            }
+        }
+    }
+    None
+}
