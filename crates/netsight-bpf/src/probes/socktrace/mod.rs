@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, OpenObject, RingBuffer, RingBufferBuilder};
 
-use crate::loader::{self, Error};
+use crate::loader::{self, Error, Refused};
 pub use raw::Received;
 
 #[allow(
@@ -91,7 +91,7 @@ const CLOSE_PROGRAM: &str = "trace_close";
 /// The loaded and attached tracer programs.
 pub struct SockTraceProbe {
     skel: SocktraceSkel<'static>,
-    _links: Vec<Link>,
+    links: Vec<Link>,
     hooks: Vec<Hook>,
 }
 
@@ -134,7 +134,7 @@ fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Resul
     Ok(())
 }
 
-fn open_and_load(s: &Settings, with_close: bool) -> Result<SocktraceSkel<'static>, Error> {
+fn open_and_load(s: &Settings, off: &[Refused]) -> Result<SocktraceSkel<'static>, Error> {
     // The skeleton borrows its object for its whole life; a tracer loads
     // once per start, so leaking this small allocation is simplest.
     let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
@@ -145,7 +145,10 @@ fn open_and_load(s: &Settings, with_close: bool) -> Result<SocktraceSkel<'static
         source,
     })?;
     configure(&mut open, s)?;
-    open.progs.trace_close.set_autoload(with_close);
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(!off.iter().any(|r| r.program == name));
+    }
     loader::take_log();
     open.load().map_err(|source| Error::Load {
         object: "socktrace",
@@ -154,54 +157,68 @@ fn open_and_load(s: &Settings, with_close: bool) -> Result<SocktraceSkel<'static
     })
 }
 
+fn hooks(refused: &[Refused]) -> Vec<Hook> {
+    let why_capture = "tp_btf: only socket I/O pays; the user buffer is found through \
+                       bpf_task_pt_regs (no syscall tracepoints)";
+    let close = refused.iter().find(|r| r.program == CLOSE_PROGRAM);
+    vec![
+        Hook {
+            name: "trace_send",
+            tracepoint: "sock:sock_send_length",
+            on: true,
+            reason: why_capture.into(),
+        },
+        Hook {
+            name: "trace_recv",
+            tracepoint: "sock:sock_recv_length",
+            on: true,
+            reason: why_capture.into(),
+        },
+        Hook {
+            name: CLOSE_PROGRAM,
+            tracepoint: "sock:inet_sock_set_state",
+            on: close.is_none(),
+            reason: close.map_or_else(
+                || "frees a TCP socket's entry and ends its pending requests at close".into(),
+                |r| format!("{}; sockets age out of the LRU map instead", r.reason),
+            ),
+        },
+    ]
+}
+
 impl SockTraceProbe {
-    /// Loads and attaches the tracer. The close hook is optional: if the
-    /// kernel refuses it, the tracer runs without it (sockets then age out
-    /// of the socket map instead of leaving it at close).
+    /// Loads and attaches the tracer, by trial: the close hook is optional
+    /// (without it sockets age out of the socket map instead of leaving it
+    /// at close); the capture hooks are not.
     pub fn load(s: &Settings) -> Result<Self, Error> {
         loader::init();
-        let (mut skel, close_reason) = match open_and_load(s, true) {
-            Ok(skel) => (skel, None),
-            Err(full) => {
-                let skel = open_and_load(s, false)?;
-                (skel, Some(full.to_string()))
-            }
-        };
-        let mut manual = Vec::new();
-        if close_reason.is_some() {
-            manual.push(CLOSE_PROGRAM);
-        }
-        let links = loader::attach_all(skel.object_mut(), &manual)?;
-        let hooks = vec![
-            Hook {
-                name: "trace_send",
-                tracepoint: "sock:sock_send_length",
-                on: true,
-                reason: "tp_btf: only socket sends pay; user buffer found through bpf_task_pt_regs"
-                    .into(),
-            },
-            Hook {
-                name: "trace_recv",
-                tracepoint: "sock:sock_recv_length",
-                on: true,
-                reason: "tp_btf: only socket receives pay; user buffer found through bpf_task_pt_regs"
-                    .into(),
-            },
-            Hook {
-                name: CLOSE_PROGRAM,
-                tracepoint: "sock:inet_sock_set_state",
-                on: close_reason.is_none(),
-                reason: close_reason.map_or_else(
-                    || "frees a TCP socket's entry and ends its pending requests at close".into(),
-                    |e| format!("refused ({e}); sockets age out of the LRU map instead"),
-                ),
-            },
-        ];
+        let ((skel, links), refused) = loader::load_by_trial(&[CLOSE_PROGRAM], |off| {
+            let mut skel = open_and_load(s, off)?;
+            let manual: Vec<&str> = off.iter().map(|r| r.program.as_str()).collect();
+            let links = loader::attach_all(skel.object_mut(), &manual)?;
+            Ok((skel, links))
+        })?;
         Ok(SockTraceProbe {
             skel,
-            _links: links,
-            hooks,
+            links,
+            hooks: hooks(&refused),
         })
+    }
+
+    /// Detaches the programs (the tracer stops costing anything); maps and
+    /// the ring keep their contents.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Attaches the programs again after [`Self::detach`].
+    pub fn attach(&mut self) -> Result<(), Error> {
+        if !self.links.is_empty() {
+            return Ok(());
+        }
+        let off: Vec<&str> = self.hooks.iter().filter(|h| !h.on).map(|h| h.name).collect();
+        self.links = loader::attach_all(self.skel.object_mut(), &off)?;
+        Ok(())
     }
 
     /// The programs, whether each runs, and why.

@@ -1,0 +1,215 @@
+//! A tracer's state (seeds/001's `SK_TRACE_STATS`, `tracer show` and
+//! `socktrace show` in one snapshot), and the live counters it is made from.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Running,
+    Stopped,
+}
+
+/// A program of the tracer: in use or not, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookStatus {
+    pub tracepoint: String,
+    pub program: String,
+    pub on: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapStatus {
+    pub used: u64,
+    pub max: u64,
+}
+
+/// One worker's queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub enqueued: u64,
+    pub dequeued: u64,
+    pub lost: u64,
+    pub capacity: u64,
+}
+
+/// What the kernel side saw but did not capture (cumulative).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uncaptured {
+    /// MSG_PEEK reads, skipped.
+    pub peek_reads: u64,
+    pub sendfile_calls: u64,
+    pub sendfile_bytes: u64,
+    pub splice_calls: u64,
+    pub splice_bytes: u64,
+    /// Socket I/O done by io_uring: not seen by this tracer.
+    pub io_uring_calls: u64,
+    pub io_uring_bytes: u64,
+    /// Kernel sockets, 32-bit syscalls, other syscalls.
+    pub other_calls: u64,
+    pub other_bytes: u64,
+    /// Records sent with no payload because the user buffer was unreadable.
+    pub payload_unreadable: u64,
+    /// sendmmsg/recvmmsg messages whose buffer could not be located.
+    pub mmsg_unlocated: u64,
+}
+
+/// A tracer's state, as `netsight sock status --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub name: String,
+    pub state: State,
+    pub hooks: Vec<HookStatus>,
+    pub payload_bytes: u32,
+    pub ring_bytes: u32,
+    /// Records lost in the kernel (ring buffer full).
+    pub kernel_lost: u64,
+    /// Records dropped in user space (a worker queue full).
+    pub user_lost: u64,
+    pub socket_map: MapStatus,
+    pub trace_map: MapStatus,
+    /// Sockets or threads that got no kernel state (map update failed).
+    pub map_full: u64,
+    pub uncaptured: Uncaptured,
+    pub workers: Vec<WorkerStatus>,
+    pub data_records: u64,
+    pub l7_records: u64,
+    /// L7 records delivered, per protocol.
+    pub protocols: BTreeMap<String, u64>,
+}
+
+/// One worker's live counters.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub enqueued: AtomicU64,
+    pub dequeued: AtomicU64,
+    pub lost: AtomicU64,
+}
+
+/// What the kernel side last reported (refreshed by the poll thread).
+#[derive(Debug, Default)]
+pub(crate) struct KernelView {
+    pub hooks: Vec<Hook>,
+    pub counters: KernelCounters,
+    pub maps: MapUsage,
+}
+
+/// Counters shared by the poll thread, the workers and status readers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub name: String,
+    pub payload_bytes: u32,
+    pub ring_bytes: u32,
+    pub capacity: u64,
+    pub running: AtomicBool,
+    pub workers: Vec<WorkerCounters>,
+    pub data_records: AtomicU64,
+    pub l7_records: AtomicU64,
+    pub protocols: Mutex<BTreeMap<String, u64>>,
+    pub kernel: Mutex<KernelView>,
+}
+
+impl Shared {
+    pub fn new(cfg: &crate::Config) -> Self {
+        Shared {
+            name: cfg.name.clone(),
+            payload_bytes: cfg.payload_bytes,
+            ring_bytes: cfg.ring_bytes,
+            capacity: cfg.queue_capacity as u64,
+            running: AtomicBool::new(true),
+            workers: (0..cfg.workers).map(|_| WorkerCounters::default()).collect(),
+            data_records: AtomicU64::new(0),
+            l7_records: AtomicU64::new(0),
+            protocols: Mutex::new(BTreeMap::new()),
+            kernel: Mutex::new(KernelView::default()),
+        }
+    }
+
+    pub fn count_l7(&self, protocol: &str) {
+        self.l7_records.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut p) = self.protocols.lock() {
+            *p.entry(protocol.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn user_lost(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.lost.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn snapshot(&self) -> Status {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let workers = self
+            .workers
+            .iter()
+            .map(|w| WorkerStatus {
+                enqueued: load(&w.enqueued),
+                dequeued: load(&w.dequeued),
+                lost: load(&w.lost),
+                capacity: self.capacity,
+            })
+            .collect();
+        let protocols = self.protocols.lock().map(|p| p.clone()).unwrap_or_default();
+        let (hooks, c, m) = match self.kernel.lock() {
+            Ok(k) => (k.hooks.clone(), k.counters, k.maps),
+            Err(_) => Default::default(),
+        };
+        Status {
+            pid: std::process::id(),
+            name: self.name.clone(),
+            state: if self.running.load(Ordering::Relaxed) {
+                State::Running
+            } else {
+                State::Stopped
+            },
+            hooks: hooks
+                .iter()
+                .map(|h| HookStatus {
+                    tracepoint: h.tracepoint.into(),
+                    program: h.name.into(),
+                    on: h.on,
+                    reason: h.reason.clone(),
+                })
+                .collect(),
+            payload_bytes: self.payload_bytes,
+            ring_bytes: self.ring_bytes,
+            kernel_lost: c.ringbuf_full,
+            user_lost: self.user_lost(),
+            socket_map: MapStatus {
+                used: m.sockets_used,
+                max: m.sockets_max,
+            },
+            trace_map: MapStatus {
+                used: m.traces_used,
+                max: m.traces_max,
+            },
+            map_full: c.socket_map_full + c.trace_map_full,
+            uncaptured: Uncaptured {
+                peek_reads: c.peek_skipped,
+                sendfile_calls: c.sendfile_calls,
+                sendfile_bytes: c.sendfile_bytes,
+                splice_calls: c.splice_calls,
+                splice_bytes: c.splice_bytes,
+                io_uring_calls: c.io_uring_calls,
+                io_uring_bytes: c.io_uring_bytes,
+                other_calls: c.other_calls,
+                other_bytes: c.other_bytes,
+                payload_unreadable: c.read_user_failed,
+                mmsg_unlocated: c.mmsg_unmatched,
+            },
+            workers,
+            data_records: load(&self.data_records),
+            l7_records: load(&self.l7_records),
+            protocols,
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The running tracer: one poll thread that owns the BPF object and reads
+//! its ring buffer, N workers fed through bounded queues, one stream out.
+//!
+//! A full worker queue drops the record and counts it (never blocks the
+//! ring reader); a slow consumer of the stream blocks the workers, which
+//! fills their queues: every loss is counted where it happens.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netsight_bpf::probes::socktrace::{Received, SockTraceProbe};
+use netsight_events::sockdata::KernelRecord;
+
+use crate::publish::Publisher;
+use crate::record::{Event, Losses};
+use crate::status::{Shared, Status};
+use crate::worker::Worker;
+use crate::{Config, Error};
+
+const POLL: Duration = Duration::from_millis(100);
+const MAP_USAGE_EVERY: Duration = Duration::from_secs(1);
+/// Events buffered between the workers and the reader.
+const STREAM_CAPACITY: usize = 4096;
+
+#[derive(Default)]
+struct Control {
+    stop: AtomicBool,
+    paused: AtomicBool,
+}
+
+/// A running socket data tracer. Dropping it stops it.
+pub struct Tracer {
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    events: Receiver<Event>,
+    poll: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    _publisher: Option<Publisher>,
+}
+
+/// What [`Tracer::stop`] leaves: the final state and the events not read yet.
+pub struct Stopped {
+    pub status: Status,
+    pub remaining: Vec<Event>,
+}
+
+/// Sends each record to the worker that owns its socket.
+struct Dispatcher {
+    queues: Vec<SyncSender<KernelRecord>>,
+    shared: Arc<Shared>,
+}
+
+impl Dispatcher {
+    fn dispatch(&self, r: Received) {
+        let id = match &r.record {
+            KernelRecord::Data(d) => d.socket_id,
+            KernelRecord::Close { socket_id, .. } => *socket_id,
+        };
+        let w = (id % self.queues.len() as u64) as usize;
+        let counters = &self.shared.workers[w];
+        match self.queues[w].try_send(r.record) {
+            Ok(()) => counters.enqueued.fetch_add(1, Ordering::Relaxed),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                counters.lost.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+fn refresh(probe: &SockTraceProbe, shared: &Shared, with_maps: bool) {
+    let counters = probe.counters();
+    let maps = with_maps.then(|| probe.map_usage());
+    if let Ok(mut k) = shared.kernel.lock() {
+        k.counters = counters;
+        if let Some(m) = maps {
+            k.maps = m;
+        }
+    }
+}
+
+/// The poll thread: load, then read the ring until told to stop.
+fn poll_loop(
+    cfg: &Config,
+    shared: &Arc<Shared>,
+    control: &Control,
+    queues: Vec<SyncSender<KernelRecord>>,
+    out: &SyncSender<Event>,
+    ready: mpsc::Sender<Result<(), Error>>,
+) {
+    let mut probe = match SockTraceProbe::load(&cfg.kernel_settings()) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Load(e)));
+            return;
+        }
+    };
+    if let Ok(mut k) = shared.kernel.lock() {
+        k.hooks = probe.hooks().to_vec();
+    }
+    let dispatcher = Dispatcher {
+        queues,
+        shared: Arc::clone(shared),
+    };
+    let ring = match probe.ring(move |r| dispatcher.dispatch(r)) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(Error::Load(e)));
+            return;
+        }
+    };
+    refresh(&probe, shared, true);
+    let _ = ready.send(Ok(()));
+    let mut reported = Losses::default();
+    let mut maps_at = Instant::now();
+    while !control.stop.load(Ordering::Relaxed) {
+        let paused = control.paused.load(Ordering::Relaxed);
+        if paused == shared.running.load(Ordering::Relaxed) {
+            if paused {
+                probe.detach();
+            } else if probe.attach().is_err() {
+                control.paused.store(true, Ordering::Relaxed);
+                continue;
+            }
+            shared.running.store(!paused, Ordering::Relaxed);
+        }
+        // A signal (the user's Ctrl-C) interrupts the wait: not an error.
+        let _ = ring.poll(POLL);
+        let with_maps = maps_at.elapsed() >= MAP_USAGE_EVERY;
+        if with_maps {
+            maps_at = Instant::now();
+        }
+        refresh(&probe, shared, with_maps);
+        report_losses(&probe, shared, out, &mut reported);
+    }
+    probe.detach();
+    shared.running.store(false, Ordering::Relaxed);
+    let _ = ring.consume();
+    refresh(&probe, shared, true);
+    report_losses(&probe, shared, out, &mut reported);
+}
+
+/// Puts new losses in the stream (retried next round if the stream is full).
+fn report_losses(
+    probe: &SockTraceProbe,
+    shared: &Shared,
+    out: &SyncSender<Event>,
+    reported: &mut Losses,
+) {
+    let now = Losses {
+        kernel: probe.counters().ringbuf_full,
+        user: shared.user_lost(),
+    };
+    if now == *reported {
+        return;
+    }
+    let delta = Losses {
+        kernel: now.kernel - reported.kernel,
+        user: now.user - reported.user,
+    };
+    if out.try_send(Event::Lost(delta)).is_ok() {
+        *reported = now;
+    }
+}
+
+impl Tracer {
+    /// Loads the kernel side and starts capturing (seeds/001's
+    /// `bpf_tracer_init` + `running_socket_tracer` + `tracer_start`).
+    /// Needs root (CAP_BPF + CAP_PERFMON).
+    pub fn start(cfg: Config) -> Result<Tracer, Error> {
+        let shared = Arc::new(Shared::new(&cfg));
+        let control = Arc::new(Control::default());
+        let (out_tx, events) = mpsc::sync_channel(STREAM_CAPACITY);
+        let mut queues = Vec::new();
+        let mut workers = Vec::new();
+        for id in 0..cfg.workers {
+            let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
+            queues.push(tx);
+            let worker = Worker::new(id, cfg.clone(), Arc::clone(&shared), out_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("tracer-worker-{id}"))
+                .spawn(move || worker.run(rx))
+                .map_err(|e| Error::Thread(e.to_string()))?;
+            workers.push(handle);
+        }
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let poll = {
+            let (cfg, shared, control) = (cfg.clone(), Arc::clone(&shared), Arc::clone(&control));
+            std::thread::Builder::new()
+                .name("tracer-poll".into())
+                .spawn(move || poll_loop(&cfg, &shared, &control, queues, &out_tx, ready_tx))
+                .map_err(|e| Error::Thread(e.to_string()))?
+        };
+        let loaded = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::Thread("the poll thread ended".into())));
+        let mut tracer = Tracer {
+            shared: Arc::clone(&shared),
+            control,
+            events,
+            poll: Some(poll),
+            workers,
+            _publisher: None,
+        };
+        loaded?;
+        if cfg.publish_status {
+            tracer._publisher = Some(Publisher::start(shared)?);
+        }
+        Ok(tracer)
+    }
+
+    /// Starts a tracer and calls `on_event` for each event until it returns
+    /// `Break` or `keep_going` turns false (checked at least every 100 ms).
+    /// Returns the final state.
+    pub fn run(
+        cfg: Config,
+        keep_going: impl Fn() -> bool,
+        mut on_event: impl FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<Status, Error> {
+        let tracer = Tracer::start(cfg)?;
+        while keep_going() {
+            match tracer.events.recv_timeout(POLL) {
+                Ok(e) => {
+                    if on_event(e).is_break() {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Ok(tracer.stop().status)
+    }
+
+    /// The stream of events (blocking iteration: `for e in tracer.events()`).
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Detaches the programs; capture resumes with [`Tracer::resume`]
+    /// (seeds/001's `tracer_stop`). Takes effect within 100 ms.
+    pub fn pause(&self) {
+        self.control.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Attaches the programs again (seeds/001's `tracer_start`).
+    pub fn resume(&self) {
+        self.control.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// The tracer's state now (seeds/001's `socket_tracer_stats`).
+    pub fn status(&self) -> Status {
+        self.shared.snapshot()
+    }
+
+    /// Stops capturing, lets the workers finish (pending requests become
+    /// incomplete records), and returns the final state with every event
+    /// not read yet.
+    pub fn stop(mut self) -> Stopped {
+        let remaining = self.shutdown();
+        Stopped {
+            status: self.shared.snapshot(),
+            remaining,
+        }
+    }
+
+    fn shutdown(&mut self) -> Vec<Event> {
+        self.control.stop.store(true, Ordering::Relaxed);
+        let mut remaining = Vec::new();
+        // Keep reading while the threads finish: a full stream would
+        // otherwise block a worker forever.
+        let mut threads: Vec<JoinHandle<()>> = self.poll.take().into_iter().collect();
+        threads.append(&mut self.workers);
+        while threads.iter().any(|t| !t.is_finished()) {
+            match self.events.recv_timeout(Duration::from_millis(10)) {
+                Ok(e) => remaining.push(e),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        remaining.extend(self.events.try_iter());
+        remaining
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if self.poll.is_some() || !self.workers.is_empty() {
+            self.shutdown();
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! A worker: owns a share of the sockets (by socket id), turns their data
+//! records into L7 records with netsight-l7's Tracker, and delivers both.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netsight_events::sockdata::{self, DataRecord, KernelRecord, L7Hint};
+use netsight_l7::{L7Record, Protocol, Segment, Tracker};
+
+use crate::record::{Event, L7Event, SocketInfo};
+use crate::status::Shared;
+use crate::Config;
+
+const TICK: Duration = Duration::from_millis(200);
+
+/// A socket as the worker knows it.
+struct Known {
+    info: SocketInfo,
+    next_cap_seq: u64,
+    last_ns: u64,
+}
+
+pub(crate) struct Worker {
+    id: usize,
+    cfg: Config,
+    shared: Arc<Shared>,
+    out: SyncSender<Event>,
+    tracker: Tracker,
+    sockets: HashMap<u64, Known>,
+    produced: Vec<L7Record>,
+}
+
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes a timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn hint(h: L7Hint) -> Option<Protocol> {
+    match h {
+        L7Hint::Http1 => Some(Protocol::Http1),
+        L7Hint::Dns => Some(Protocol::Dns),
+        L7Hint::Redis => Some(Protocol::Redis),
+        _ => None,
+    }
+}
+
+fn l7_direction(d: sockdata::Direction) -> netsight_l7::Direction {
+    match d {
+        sockdata::Direction::Egress => netsight_l7::Direction::Egress,
+        sockdata::Direction::Ingress => netsight_l7::Direction::Ingress,
+    }
+}
+
+fn l7_transport(t: sockdata::Transport) -> netsight_l7::Transport {
+    match t {
+        sockdata::Transport::Tcp => netsight_l7::Transport::Tcp,
+        sockdata::Transport::Udp => netsight_l7::Transport::Udp,
+    }
+}
+
+impl Worker {
+    pub fn new(id: usize, cfg: Config, shared: Arc<Shared>, out: SyncSender<Event>) -> Self {
+        let tracker = Tracker::new(netsight_l7::Config {
+            redact: cfg.redact,
+            timeout_ns: cfg.l7_timeout_ns,
+            max_sockets: (cfg.max_sockets as usize / cfg.workers).max(1),
+            ..netsight_l7::Config::default()
+        });
+        Worker {
+            id,
+            cfg,
+            shared,
+            out,
+            tracker,
+            sockets: HashMap::new(),
+            produced: Vec::new(),
+        }
+    }
+
+    /// Runs until the queue's sender is gone or the reader left; pending
+    /// requests are then reported incomplete.
+    pub fn run(mut self, queue: Receiver<KernelRecord>) {
+        let mut last_tick = monotonic_ns();
+        loop {
+            let alive = match queue.recv_timeout(TICK) {
+                Ok(r) => {
+                    self.shared.workers[self.id]
+                        .dequeued
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.handle(r)
+                }
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let now = monotonic_ns();
+            if !alive || (now - last_tick >= TICK.as_nanos() as u64 && !self.tick(now)) {
+                return;
+            }
+            if now - last_tick >= TICK.as_nanos() as u64 {
+                last_tick = now;
+            }
+        }
+        self.tracker.expire(u64::MAX, &mut self.produced);
+        self.deliver_l7();
+    }
+
+    /// Expires old requests and forgets long-idle sockets.
+    fn tick(&mut self, now: u64) -> bool {
+        self.tracker.expire(now, &mut self.produced);
+        let idle = self.cfg.l7_timeout_ns.saturating_mul(3);
+        if self.produced.is_empty() {
+            self.sockets.retain(|_, k| now.saturating_sub(k.last_ns) < idle);
+        }
+        self.deliver_l7()
+    }
+
+    /// False when the reader is gone.
+    fn handle(&mut self, r: KernelRecord) -> bool {
+        match r {
+            KernelRecord::Close { socket_id, ts_ns } => {
+                self.tracker
+                    .close_socket(socket_id, ts_ns, &mut self.produced);
+                let alive = self.deliver_l7();
+                self.sockets.remove(&socket_id);
+                alive
+            }
+            KernelRecord::Data(d) => self.data(d),
+        }
+    }
+
+    fn data(&mut self, d: DataRecord) -> bool {
+        let known = self.sockets.entry(d.socket_id).or_insert_with(|| Known {
+            info: SocketInfo::of(&d),
+            next_cap_seq: d.cap_seq,
+            last_ns: d.ts_ns,
+        });
+        let gap = d.cap_seq != known.next_cap_seq;
+        known.next_cap_seq = d.cap_seq + 1;
+        known.last_ns = d.ts_ns;
+        // An unconnected UDP socket names its peer only on sends.
+        if d.remote.1 != 0 || known.info.remote.1 == 0 {
+            known.info = SocketInfo::of(&d);
+        }
+        if gap {
+            self.tracker
+                .lost(d.socket_id, d.ts_ns, &mut self.produced);
+        }
+        if self.cfg.l7_records {
+            let seg = Segment {
+                socket_id: d.socket_id,
+                ts_ns: d.ts_ns,
+                direction: l7_direction(d.direction),
+                transport: l7_transport(d.transport),
+                syscall_len: d.syscall_len.min(u64::from(u32::MAX)) as u32,
+                payload: &d.payload,
+                local_port: d.local.1,
+                remote_port: d.remote.1,
+                hint: hint(d.l7_hint),
+            };
+            self.tracker.feed(&seg, &mut self.produced);
+        }
+        if !self.deliver_l7() {
+            return false;
+        }
+        if !self.cfg.data_records || !self.protocol_wanted(hint(d.l7_hint)) {
+            return true;
+        }
+        self.shared.data_records.fetch_add(1, Ordering::Relaxed);
+        self.out.send(Event::Data(d)).is_ok()
+    }
+
+    fn protocol_wanted(&self, p: Option<Protocol>) -> bool {
+        let wanted = &self.cfg.filters.protocols;
+        wanted.is_empty() || p.is_some_and(|p| wanted.contains(&p))
+    }
+
+    fn deliver_l7(&mut self) -> bool {
+        for record in std::mem::take(&mut self.produced) {
+            if !self.protocol_wanted(Some(record.protocol)) {
+                continue;
+            }
+            // Known unless the socket was forgotten while idle.
+            let socket = self
+                .sockets
+                .get(&record.socket_id)
+                .map_or_else(SocketInfo::unknown, |k| k.info.clone());
+            self.shared.count_l7(record.protocol.name());
+            let ts_ns = record.req_ts_ns;
+            let event = Event::L7(L7Event {
+                ts_ns,
+                socket,
+                record,
+            });
+            if self.out.send(event).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
