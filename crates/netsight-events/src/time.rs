@@ -5,15 +5,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `2026-11-22T10:00:01.000Z`: RFC 3339, UTC, milliseconds.
 pub fn rfc3339_millis(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
+    format!("{}.{:03}Z", date_time(d.as_secs()), d.subsec_millis())
+}
+
+/// `2026-11-22T10:00:01.000123Z`: the same with microseconds (socket data
+/// records, SPEC §8).
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}Z", date_time(d.as_secs()), d.subsec_micros())
+}
+
+/// `2026-11-22T10:00:01` for seconds since the epoch.
+fn date_time(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);
     format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
+        rem % 60
     )
 }
 
@@ -44,5 +54,7 @@ mod tests {
         assert_eq!(rfc3339_millis(t), "2026-11-22T10:00:01.000Z");
         let leap = UNIX_EPOCH + Duration::from_millis(951_782_400_123);
         assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.123Z");
+        let micros = UNIX_EPOCH + Duration::from_micros(1_795_341_601_000_123);
+        assert_eq!(rfc3339_micros(micros), "2026-11-22T10:00:01.000123Z");
     }
 }

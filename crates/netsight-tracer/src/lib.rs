@@ -45,7 +45,7 @@ pub use config::{Builder, Config, Filters};
 pub use netsight_events::sockdata::{
     DataRecord, Direction, L7Hint, MsgType, Syscall, Transport,
 };
-pub use netsight_l7::{L7Record, Protocol};
+pub use netsight_l7::{L7Record, Protocol, Role, Status as L7Status};
 pub use publish::{query, running_tracers, TRACERS_DIR};
 pub use record::{Event, L7Event, Losses, SocketInfo};
 pub use status::{HookStatus, MapStatus, State, Status, Uncaptured, WorkerStatus};

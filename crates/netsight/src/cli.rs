@@ -38,6 +38,8 @@ pub enum Command {
     Xdp(crate::cmd::xdp::XdpArgs),
     /// Long-running exporter to InfluxDB and Prometheus.
     Agent(crate::cmd::agent::AgentArgs),
+    /// Socket data tracer: L7 requests and responses, or with --raw every captured syscall.
+    Sock(crate::cmd::sock::SockArgs),
 }
 
 #[derive(Debug, Args)]

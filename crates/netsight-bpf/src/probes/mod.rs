@@ -9,5 +9,6 @@ pub mod xdp;
 pub fn program_names() -> Vec<&'static str> {
     let mut all = sockets::program_names();
     all.push(xdp::PROGRAM_NAME);
+    all.extend(socktrace::PROGRAM_NAMES);
     all
 }

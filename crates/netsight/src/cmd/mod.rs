@@ -3,10 +3,11 @@
 pub mod agent;
 mod doctor;
 mod selftest;
+pub mod sock;
 mod stat;
 pub mod stat_system;
 pub mod top;
-mod trace;
+pub(crate) mod trace;
 pub mod xdp;
 
 use crate::cli::{Cli, Command};
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Xdp(args) => xdp::run(args),
         Command::Top(args) => top::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Sock(args) => sock::run(args),
     }
 }
 

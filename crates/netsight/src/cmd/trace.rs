@@ -93,7 +93,7 @@ fn parse_kinds(kinds: &[String]) -> anyhow::Result<Vec<EventKind>> {
     Ok(out.into_iter().collect())
 }
 
-fn netns_inode(arg: &str) -> anyhow::Result<u32> {
+pub(crate) fn netns_inode(arg: &str) -> anyhow::Result<u32> {
     let spec = NetnsSpec::parse(arg).map_err(|e| usage(e.to_string()))?;
     if let NetnsSpec::Inode(i) = spec {
         return Ok(i as u32);

@@ -87,6 +87,9 @@ pub struct MapUsage {
 }
 
 const CLOSE_PROGRAM: &str = "trace_close";
+/// Every program of the object (for `--refuse`; only the close hook can be
+/// done without).
+pub const PROGRAM_NAMES: [&str; 3] = ["trace_send", "trace_recv", CLOSE_PROGRAM];
 
 /// The loaded and attached tracer programs.
 pub struct SockTraceProbe {
