@@ -10,6 +10,9 @@ packages=(
     iproute2 iptables nftables ipset ethtool iputils-ping procps tmux
     # exporter tests talk to the real servers
     influxdb prometheus
+    # socket tracer tests and benchmarks: real servers and clients, and a
+    # packet capture as the independent truth for tcp_seq
+    nginx redis-server redis-tools dnsmasq bind9-dnsutils tcpdump curl wrk python3
     # cargo xtask vmtest: boots Debian kernels under qemu with a busybox initramfs
     qemu-system-x86 busybox-static
 )

@@ -155,6 +155,7 @@ pub fn run(args: SockArgs) -> anyhow::Result<()> {
     super::require_root()?;
     signals::install();
     let tracer = Tracer::start(cfg).map_err(|e| anyhow::anyhow!("starting the tracer: {e}"))?;
+    eprintln!("netsight: tracing socket data (Ctrl-C to stop)");
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut printer = Printer::new(args.json, args.raw);
