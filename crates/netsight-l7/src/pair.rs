@@ -246,13 +246,13 @@ impl Pairer {
             return;
         }
         // Every request sent before these response bytes may have been answered by them.
+        // Request-gap markers stay: lost requests may still be answered later.
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for e in self.queue.drain(..) {
             match e {
                 Entry::Req(r) if r.last_ts_ns <= ts_ns => {
                     sink.lone_request(role, r, reason::RESP_LOST)
                 }
-                Entry::Gap(t) if t <= ts_ns => {}
                 e => kept.push_back(e),
             }
         }
