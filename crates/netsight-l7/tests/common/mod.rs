@@ -106,7 +106,7 @@ pub fn json(r: &L7Record) -> String {
     serde_json::to_string(r).unwrap()
 }
 
-/// Segment literal helper for hand-made tests.
+/// Segment literal helper for hand-made tests; `syscall_len` 0 means the payload's length.
 pub fn seg<'a>(
     socket_id: u64,
     ts_ns: u64,
@@ -119,7 +119,11 @@ pub fn seg<'a>(
         ts_ns,
         direction,
         transport: Transport::Tcp,
-        syscall_len: syscall_len as u32,
+        syscall_len: if syscall_len == 0 {
+            payload.len()
+        } else {
+            syscall_len
+        } as u32,
         payload,
         local_port: 40000,
         remote_port: 80,
