@@ -57,7 +57,8 @@ pub fn read_name(b: &[u8], mut pos: usize) -> Option<(String, usize)> {
             0xc0 => {
                 let lo = *b.get(pos + 1)? as usize;
                 let target = ((len & 0x3f) << 8) | lo;
-                if target >= pos.min(limit) || jumps >= MAX_JUMPS {
+                // Names live after the 12-byte header.
+                if target < 12 || target >= pos.min(limit) || jumps >= MAX_JUMPS {
                     return None;
                 }
                 limit = target;
@@ -444,7 +445,9 @@ mod tests {
         c.extend_from_slice(b"\x01a\xc0\x0c");
         assert_eq!(read_name(&c, 14), None);
         // Root, and odd bytes escaped.
-        assert_eq!(read_name(b"\x00", 0).unwrap().0, ".");
-        assert_eq!(read_name(b"\x02a\x01\x00", 0).unwrap().0, "a\\001");
+        let mut r = vec![0u8; 12];
+        r.extend_from_slice(b"\x00\x02a\x01\x00");
+        assert_eq!(read_name(&r, 12).unwrap().0, ".");
+        assert_eq!(read_name(&r, 13).unwrap().0, "a\\001");
     }
 }

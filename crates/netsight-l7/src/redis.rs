@@ -762,7 +762,13 @@ impl RedisParser {
 /// Whether a segment starting with `line` can be a clean start after a gap.
 fn resync_ok(line: &[u8], is_req: bool) -> bool {
     if is_req {
-        line.first() == Some(&b'*') && plausible(line)
+        if line.first() == Some(&b'*') {
+            return plausible(line);
+        }
+        // An inline command.
+        let word = line.split(|&c| c == b' ').next().unwrap_or_default();
+        let up = String::from_utf8_lossy(word).to_ascii_uppercase();
+        COMMANDS.contains(&up.as_str())
     } else {
         plausible(line)
     }
