@@ -85,8 +85,9 @@ struct {
 } tracked_netns SEC(".maps");
 
 const volatile bool track_netns = false;
-/* No iterator folds the per-socket pending I/O: charge each call to the
- * process directly (a hash lookup per call instead of none). */
+/* Nothing folds the per-socket pending I/O (no iterator, or no on_state
+ * to fold at close): charge each call to the process directly (a hash
+ * lookup per call instead of none). */
 const volatile bool io_direct = false;
 
 #include "owner.bpf.h"
