@@ -46,9 +46,38 @@ pub fn count(v: u64) -> String {
     }
 }
 
+/// One column of a table of `T`s: its header and how to show its cell.
+/// Naming both together keeps headers and cells from drifting apart.
+pub type Column<T> = (&'static str, fn(&T) -> String);
+
+/// Renders one row per item under the columns' headers; the first `left`
+/// columns are left-aligned.
+pub fn render_columns<'a, T: 'a>(
+    columns: &[Column<T>],
+    items: impl IntoIterator<Item = &'a T>,
+    left: usize,
+) -> String {
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let rows: Vec<Vec<String>> = items
+        .into_iter()
+        .map(|item| columns.iter().map(|(_, cell)| cell(item)).collect())
+        .collect();
+    render(&header, &rows, left)
+}
+
 /// Renders rows under a header; the first `left` columns are left-aligned.
+/// Every row must have one cell per header; a row with more still shows
+/// them all (under no header) rather than lose numbers silently.
 pub fn render(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    debug_assert!(
+        rows.iter().all(|r| r.len() == header.len()),
+        "a row's cells do not match the {} headers",
+        header.len()
+    );
+    let ncols = rows.iter().map(Vec::len).fold(header.len(), usize::max);
+    let mut widths: Vec<usize> = (0..ncols)
+        .map(|i| header.get(i).map_or(0, |h| h.len()))
+        .collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
