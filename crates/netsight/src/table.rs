@@ -16,13 +16,16 @@ pub fn bytes(v: f64) -> String {
     }
 }
 
-/// Microseconds as `850us`, `12.3ms`, `1.2s`; `-` for nothing measured.
+/// A duration in microseconds: `850us`, `1.2ms`, `12.3ms`, `250ms`,
+/// `1.20s`; 0 (no sample) is `-`. At most six characters below 100 s, so it
+/// fits narrow columns; stat, top and their drill-downs all use this one.
 pub fn micros(us: u64) -> String {
     match us {
         0 => "-".into(),
-        1..=9_999 => format!("{us}us"),
-        10_000..=9_999_999 => format!("{:.1}ms", us as f64 / 1000.0),
-        _ => format!("{:.1}s", us as f64 / 1e6),
+        1..=999 => format!("{us}us"),
+        1_000..=99_999 => format!("{:.1}ms", us as f64 / 1e3),
+        100_000..=999_999 => format!("{}ms", (us + 500) / 1000),
+        _ => format!("{:.2}s", us as f64 / 1e6),
     }
 }
 
@@ -117,7 +120,10 @@ mod tests {
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0), "3.0M");
         assert_eq!(micros(0), "-");
         assert_eq!(micros(850), "850us");
+        assert_eq!(micros(1234), "1.2ms");
         assert_eq!(micros(12_345), "12.3ms");
+        assert_eq!(micros(250_400), "250ms");
+        assert_eq!(micros(1_200_000), "1.20s");
         assert_eq!(millis(90_000), "90s");
         assert_eq!(count(0), "-");
     }
