@@ -148,7 +148,9 @@ pub struct StatArgs {
     /// Per-process metrics and host-wide counters together, on one clock.
     #[arg(long)]
     pub all: bool,
-    /// Network namespace for --system: a name under /run/netns, a path, or an inode number.
+    /// A network namespace (a name under /run/netns, a path, or an inode
+    /// number). With --system: whose counters to read. Per process: only
+    /// processes with a socket open in it (their counters cover all their sockets).
     #[arg(long, value_name = "NAME|PATH|INODE")]
     pub netns: Option<String>,
     /// Rows in the table (the JSON output has every process).

@@ -63,6 +63,35 @@ fn process_filters_are_validated_alike_everywhere() {
 }
 
 #[test]
+fn a_bad_network_namespace_is_refused_by_every_command() {
+    let not_netns = ["/proc/self/status", "/proc/self/ns/mnt"];
+    for ns in ["/nonexistent", "netsight-no-such-ns", "1"]
+        .iter()
+        .chain(&not_netns)
+    {
+        for cmd in [
+            &["stat"][..],
+            &["stat", "--all"],
+            &["stat", "--system"],
+            &["trace", "connect"],
+        ] {
+            let args: Vec<&str> = cmd.iter().copied().chain(["--netns", ns]).collect();
+            let out = netsight(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(err.starts_with("netsight: --netns"), "{args:?}: {err}");
+            if not_netns.contains(ns) {
+                assert!(
+                    err.contains("is not a network namespace"),
+                    "{args:?}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn help_exits_0() {
     let out = netsight(&["--help"]);
     assert_eq!(out.status.code(), Some(0));

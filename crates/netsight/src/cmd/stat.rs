@@ -2,14 +2,15 @@
 //! or JSON Lines; `--system` hands over to the host-wide view, `--all` runs
 //! both on one clock.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use netsight_events::process::{IntervalInfo, ProcessRecord, SummaryRecord};
+use netsight_events::process::{IntervalInfo, ProcessRecord, SocketSnapshot, SummaryRecord};
 
 use crate::cli::StatArgs;
-use crate::cmd::stat_system;
+use crate::cmd::{netns_inode, stat_system};
 use crate::collect::{Interval, ProcessCollector};
 use crate::{signals, table};
 
@@ -17,6 +18,8 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
     if args.system {
         return stat_system::run(args);
     }
+    // Before the probes load: a bad namespace is a usage error, root or not.
+    let netns = args.netns.as_deref().map(netns_inode).transpose()?;
     let mut collector = ProcessCollector::start()?;
     let mut system = if args.all {
         Some(stat_system::SystemReporter::new(args)?)
@@ -31,8 +34,13 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
     for n in 1u32.. {
         let completed = signals::sleep_until(start + period * n);
         let Interval {
-            info, mut records, ..
+            info,
+            mut records,
+            sockets,
         } = collector.interval()?;
+        if let Some(ns) = netns {
+            keep_in_netns(&mut records, &sockets, ns);
+        }
         records.retain(|r| selected(args, r));
         let mut out = stdout.lock();
         if args.common.json {
@@ -49,6 +57,19 @@ pub fn run(args: &StatArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Keeps the processes that own a socket in network namespace `ns` at the
+/// end of the interval. Their counters still cover all their sockets: the
+/// kernel side counts per process, not per namespace.
+fn keep_in_netns(records: &mut Vec<ProcessRecord>, sockets: &[SocketSnapshot], ns: u32) {
+    let pids: HashSet<u32> = sockets
+        .iter()
+        .filter(|s| s.netns == ns)
+        .filter_map(|s| s.owner.as_ref())
+        .map(|o| o.key.pid)
+        .collect();
+    records.retain(|r| pids.contains(&r.pid));
 }
 
 fn selected(args: &StatArgs, r: &ProcessRecord) -> bool {
@@ -232,6 +253,46 @@ mod tests {
             })
             .map(|(_, w)| w)
             .unwrap_or_else(|| panic!("nothing under {header}:\n{head}\n{row}"))
+    }
+
+    fn socket(pid: u32, netns: u32) -> SocketSnapshot {
+        use netsight_events::process::{ProcIdentity, ProcKey, Protocol, TcpState};
+        let lo = std::net::IpAddr::from([127, 0, 0, 1]);
+        SocketSnapshot {
+            owner: (pid != 0).then(|| ProcIdentity {
+                key: ProcKey { pid, start_ns: 1 },
+                comm: "x".into(),
+                cgroup_id: 0,
+            }),
+            protocol: Protocol::Tcp,
+            state: TcpState::Established,
+            local: (lo, 1),
+            remote: (lo, 2),
+            netns,
+            established_ns: 1,
+            tcp: Default::default(),
+            io: Default::default(),
+        }
+    }
+
+    #[test]
+    fn netns_keeps_the_processes_with_a_socket_there() {
+        let with_pid = |pid| ProcessRecord { pid, ..record() };
+        let mut records = vec![with_pid(10), with_pid(20), with_pid(30), with_pid(40)];
+        let sockets = [
+            socket(10, 111),
+            socket(20, 222),
+            // A process with sockets in both namespaces belongs to both.
+            socket(30, 111),
+            socket(30, 222),
+            // No owner: nothing to keep.
+            socket(0, 111),
+        ];
+        keep_in_netns(&mut records, &sockets, 111);
+        let pids: Vec<u32> = records.iter().map(|r| r.pid).collect();
+        assert_eq!(pids, [10, 30]);
+        keep_in_netns(&mut records, &sockets, 333);
+        assert!(records.is_empty());
     }
 
     #[test]

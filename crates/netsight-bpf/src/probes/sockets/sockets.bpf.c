@@ -736,6 +736,7 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 	r.state = sk->__sk_common.skc_state;
 	r.sport = sk->__sk_common.skc_num;
 	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	r.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (r.family == AF_INET) {
 		__builtin_memcpy(r.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
 		__builtin_memcpy(r.daddr, &sk->__sk_common.skc_daddr, 4);

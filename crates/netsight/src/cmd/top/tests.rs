@@ -291,6 +291,7 @@ fn records_become_rows_with_rates_per_second() {
         state: TcpState::Established,
         local: ("10.0.0.1".parse().unwrap(), 1),
         remote: ("10.0.0.2".parse().unwrap(), 2),
+        netns: 4026531840,
         established_ns: 1,
         tcp: Default::default(),
         io: Default::default(),
