@@ -757,6 +757,7 @@ static __always_inline void emit_snapshot(struct seq_file *seq, struct sock *sk)
 	r.state = sk->__sk_common.skc_state;
 	r.sport = sk->__sk_common.skc_num;
 	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	r.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (r.family == AF_INET) {
 		__builtin_memcpy(r.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
 		__builtin_memcpy(r.daddr, &sk->__sk_common.skc_daddr, 4);
