@@ -27,8 +27,14 @@ pub fn set_custom_path(path: &Path) -> Result<(), BadBtfFile> {
         path: path.to_path_buf(),
         reason,
     };
-    if !path.is_file() {
-        return Err(bad("no such file".into()));
+    // Only a regular file: libbpf seeks in it, and a device or a pipe would
+    // block or read as garbage.
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => bad("no such file".into()),
+        _ => bad(e.to_string()),
+    })?;
+    if !meta.is_file() {
+        return Err(bad(format!("not a regular file ({})", file_kind(&meta))));
     }
     // libbpf's parse errors go to our log, not raw to stderr.
     crate::loader::init();
@@ -37,6 +43,25 @@ pub fn set_custom_path(path: &Path) -> Result<(), BadBtfFile> {
         .ok_or_else(|| bad("has no `struct sock`: not a kernel's BTF".into()))?;
     let _ = CUSTOM_PATH.set(path.to_path_buf());
     Ok(())
+}
+
+/// What a path that is not a regular file is, in `ls -l` words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
 }
 
 /// The file given with `--btf`, if any.
@@ -116,6 +141,13 @@ mod tests {
         assert_eq!(e.to_string(), "--btf /nonexistent/btf: no such file");
         let e = set_custom_path(Path::new("/proc/self/status")).unwrap_err();
         assert!(e.to_string().contains("not a BTF file"), "{e}");
+        let e = set_custom_path(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--btf /dev/null: not a regular file (a character device)"
+        );
+        let e = set_custom_path(Path::new("/")).unwrap_err();
+        assert_eq!(e.to_string(), "--btf /: not a regular file (a directory)");
         assert_eq!(custom_path(), None);
     }
 }

@@ -70,6 +70,8 @@ pub struct SocketSnapshot {
     pub state: TcpState,
     pub local: (IpAddr, u16),
     pub remote: (IpAddr, u16),
+    /// Inode of the network namespace the socket lives in (as in SPEC §5 `netns`).
+    pub netns: u32,
     /// Monotonic ns when the connection was established (0: never).
     pub established_ns: u64,
     pub tcp: TcpGauges,

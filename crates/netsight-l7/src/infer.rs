@@ -28,10 +28,8 @@ pub fn infer(
             if let Some(t) = http1::looks_like(payload) {
                 return Some((Protocol::Http1, t));
             }
-            if port(53) {
-                if let Some(t) = dns::looks_like_tcp(payload) {
-                    return Some((Protocol::Dns, t));
-                }
+            if let Some(t) = dns::looks_like_tcp(payload, !port(53)) {
+                return Some((Protocol::Dns, t));
             }
             redis::looks_like(payload, port(6379)).map(|t| (Protocol::Redis, t))
         }

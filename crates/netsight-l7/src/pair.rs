@@ -129,6 +129,8 @@ pub(crate) mod reason {
 pub(crate) struct Pairer {
     role: Option<Role>,
     queue: VecDeque<Entry>,
+    /// Messages carry ids (DNS): gaps do not shift anything, lost answers just time out.
+    keyed: bool,
 }
 
 fn role_of(body: &Body, dir: Direction) -> Role {
@@ -141,6 +143,14 @@ fn role_of(body: &Body, dir: Direction) -> Role {
 }
 
 impl Pairer {
+    /// A pairer; `keyed` for protocols whose messages carry ids.
+    pub fn new(keyed: bool) -> Self {
+        Pairer {
+            keyed,
+            ..Pairer::default()
+        }
+    }
+
     /// Fixes the role before any message (when inference already knows it).
     pub fn set_role(&mut self, role: Role) {
         if self.role.is_none() {
@@ -235,6 +245,9 @@ impl Pairer {
 
     /// Bytes in `dir` that a parser could not use, seen at `ts_ns`.
     pub fn gap(&mut self, dir: Direction, ts_ns: u64, sink: &mut Sink) {
+        if self.keyed {
+            return;
+        }
         let Some(req_dir) = self.request_dir() else {
             return;
         };
@@ -246,13 +259,13 @@ impl Pairer {
             return;
         }
         // Every request sent before these response bytes may have been answered by them.
+        // Request-gap markers stay: lost requests may still be answered later.
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for e in self.queue.drain(..) {
             match e {
                 Entry::Req(r) if r.last_ts_ns <= ts_ns => {
                     sink.lone_request(role, r, reason::RESP_LOST)
                 }
-                Entry::Gap(t) if t <= ts_ns => {}
                 e => kept.push_back(e),
             }
         }

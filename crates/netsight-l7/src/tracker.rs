@@ -92,8 +92,19 @@ struct Known {
     pairer: Pairer,
 }
 
+/// The start of a message too short to recognise (`GE` of a `GET` split over syscalls), kept
+/// to be joined with the next segment in the same direction.
+struct Held {
+    dir: Direction,
+    ts_ns: u64,
+    bytes: Vec<u8>,
+}
+
+/// Most bytes held while detecting.
+const MAX_HELD: usize = 32;
+
 enum State {
-    Detecting(u8),
+    Detecting(u8, Option<Held>),
     Unknown,
     Known(Box<Known>),
 }
@@ -162,7 +173,7 @@ impl Tracker {
                     id,
                     Sock {
                         tick,
-                        state: State::Detecting(0),
+                        state: State::Detecting(0, None),
                     },
                 );
             }
@@ -171,9 +182,22 @@ impl Tracker {
         let Some(sock) = self.sockets.get_mut(&id) else {
             return;
         };
-        if let State::Detecting(tries) = sock.state {
+        let mut held_chunk = None;
+        if let State::Detecting(tries, held) = &mut sock.state {
+            let tries = *tries;
+            let joined;
+            let mut probe = chunk.bytes;
+            let held = held.take();
+            if let Some(h) = &held {
+                if h.dir == seg.direction && seg.transport == Transport::Tcp {
+                    let mut j = h.bytes.clone();
+                    j.extend_from_slice(chunk.bytes);
+                    joined = j;
+                    probe = &joined;
+                }
+            }
             match infer(
-                chunk.bytes,
+                probe,
                 seg.direction,
                 seg.transport,
                 seg.local_port,
@@ -185,14 +209,30 @@ impl Tracker {
                         ps.sockets += 1;
                     }
                     sock.state = State::Known(Box::new(known));
+                    if probe.len() != chunk.bytes.len() {
+                        held_chunk = held;
+                        if let Some(h) = &held_chunk {
+                            self.stats.bytes_undetected -= h.bytes.len() as u64;
+                        }
+                    }
                 }
                 None => {
                     self.stats.bytes_undetected += chunk.len;
+                    // A short, whole first piece may be the start of a message.
+                    let keep = chunk.missing() == 0
+                        && chunk.bytes.len() < MAX_HELD
+                        && seg.transport == Transport::Tcp
+                        && held.is_none();
+                    let held = keep.then(|| Held {
+                        dir: seg.direction,
+                        ts_ns: seg.ts_ns,
+                        bytes: chunk.bytes.to_vec(),
+                    });
                     sock.state = if tries + 1 >= MAX_TRIES {
                         self.stats.sockets_unknown += 1;
                         State::Unknown
                     } else {
-                        State::Detecting(tries + 1)
+                        State::Detecting(tries + 1, held)
                     };
                     return;
                 }
@@ -204,6 +244,15 @@ impl Tracker {
         };
         let mut events = std::mem::take(&mut self.events);
         events.clear();
+        if let Some(h) = &held_chunk {
+            let first = Chunk {
+                dir: h.dir,
+                bytes: &h.bytes,
+                len: h.bytes.len() as u64,
+                ts_ns: h.ts_ns,
+            };
+            k.parser.get().parse(&first, &mut events);
+        }
         k.parser.get().parse(&chunk, &mut events);
         let Some(ps) = self.stats.protocols.get_mut(&k.protocol) else {
             return;
@@ -356,7 +405,7 @@ fn start(protocol: Protocol, mtype: MsgType, seg: &Segment, redact: bool) -> Kno
             AnyParser::Redis(RedisParser::new(dir))
         }
     };
-    let mut pairer = Pairer::default();
+    let mut pairer = Pairer::new(protocol == Protocol::Dns);
     if let Some(d) = req_dir {
         pairer.set_role(if d == Direction::Egress {
             Role::Client

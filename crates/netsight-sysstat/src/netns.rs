@@ -78,6 +78,37 @@ impl NetnsSpec {
     }
 }
 
+impl NetnsSpec {
+    /// The namespace's inode number, as events carry it (SPEC §5 `netns`),
+    /// once it is known to exist and to be a network namespace: filtering
+    /// on a namespace that is not there would silently show nothing.
+    pub fn inode(&self) -> Result<u64, SysstatError> {
+        let path = self.resolve()?;
+        let shown = path.display();
+        let ns = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                SysstatError::Permission(format!("opening {shown}: {e}"))
+            }
+            _ => SysstatError::BadNetns(format!("--netns: cannot open {shown}: {e}")),
+        })?;
+        // SAFETY: NS_GET_NSTYPE takes no argument; the descriptor is held
+        // open by `ns` for the call.
+        let kind = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_NSTYPE as _) };
+        if kind != libc::CLONE_NEWNET {
+            return Err(SysstatError::BadNetns(format!(
+                "--netns: {shown} is not a network namespace"
+            )));
+        }
+        let meta = ns
+            .metadata()
+            .map_err(|e| SysstatError::Io(format!("reading {shown}"), e))?;
+        Ok(meta.ino())
+    }
+}
+
+/// ioctl(2) on a namespace file: which kind of namespace it is (Linux 4.11+).
+const NS_GET_NSTYPE: u32 = 0xb703;
+
 /// A file that holds network namespace `ino`: a named namespace first, else
 /// any process living in it.
 fn find_by_inode(ino: u64) -> Option<PathBuf> {
@@ -182,6 +213,23 @@ mod tests {
             .unwrap_err();
         assert!(e.is_usage(), "{e}");
         assert!(NetnsSpec::Inode(1).resolve().unwrap_err().is_usage());
+    }
+
+    #[test]
+    fn inode_checks_the_namespace_exists_and_is_a_network_one() {
+        let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let by_path = NetnsSpec::parse("/proc/self/ns/net").unwrap();
+        assert_eq!(by_path.inode().unwrap(), ours);
+        assert_eq!(NetnsSpec::Inode(ours).inode().unwrap(), ours);
+        for bad in ["/proc/self/status", "/proc/self/ns/mnt", "/no/such/netns"] {
+            let e = NetnsSpec::parse(bad).unwrap().inode().unwrap_err();
+            assert!(e.is_usage(), "{bad}: {e}");
+        }
+        assert!(NetnsSpec::Inode(1).inode().unwrap_err().is_usage());
+        assert!(NetnsSpec::Name("netsight-no-such-ns".into())
+            .inode()
+            .unwrap_err()
+            .is_usage());
     }
 
     #[test]

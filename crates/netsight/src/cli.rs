@@ -49,14 +49,15 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-/// Which processes to show (`-p`, `--comm`).
-#[derive(Debug, Clone, Default, Args)]
+/// Which processes to show (`-p`, `--comm`): one type, so that stat, top
+/// and trace accept and refuse the same values.
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct ProcessFilter {
     /// Only these processes (repeatable).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = parse_pid)]
     pub pids: Vec<u32>,
     /// Only processes whose command name is NAME.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
     pub comm: Option<String>,
 }
 
@@ -65,6 +66,27 @@ impl ProcessFilter {
         (self.pids.is_empty() || self.pids.contains(&pid))
             && self.comm.as_deref().is_none_or(|c| c == comm)
     }
+}
+
+/// `-p 0` is refused everywhere. In bcc and libbpf-tools a pid filter of 0
+/// means "no filter" (every process), while netsight shows pid 0 for events
+/// whose process cannot be known: the same input would mean opposite things
+/// to different readers (and nothing at all to stat and top, whose records
+/// always have a process), so it is an error rather than a surprise.
+fn parse_pid(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("0 is not a process id (to see every process, leave out --pid)".into()),
+        Ok(pid) => Ok(pid),
+        Err(_) => Err("not a process id".into()),
+    }
+}
+
+/// The kernel keeps 15 bytes of a command name; a longer one never matches.
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err("a command name has 1 to 15 bytes".into());
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +155,9 @@ pub struct StatArgs {
     /// Per-process metrics and host-wide counters together, on one clock.
     #[arg(long)]
     pub all: bool,
-    /// Network namespace for --system: a name under /run/netns, a path, or an inode number.
+    /// A network namespace (a name under /run/netns, a path, or an inode
+    /// number). With --system: whose counters to read. Per process: only
+    /// processes with a socket open in it (their counters cover all their sockets).
     #[arg(long, value_name = "NAME|PATH|INODE")]
     pub netns: Option<String>,
     /// Rows in the table (the JSON output has every process).
@@ -141,7 +165,7 @@ pub struct StatArgs {
     pub top: usize,
 }
 
-fn parse_interval(s: &str) -> Result<f64, String> {
+pub fn parse_interval(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;

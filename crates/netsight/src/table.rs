@@ -16,13 +16,16 @@ pub fn bytes(v: f64) -> String {
     }
 }
 
-/// Microseconds as `850us`, `12.3ms`, `1.2s`; `-` for nothing measured.
+/// A duration in microseconds: `850us`, `1.2ms`, `12.3ms`, `250ms`,
+/// `1.20s`; 0 (no sample) is `-`. At most six characters below 100 s, so it
+/// fits narrow columns; stat, top and their drill-downs all use this one.
 pub fn micros(us: u64) -> String {
     match us {
         0 => "-".into(),
-        1..=9_999 => format!("{us}us"),
-        10_000..=9_999_999 => format!("{:.1}ms", us as f64 / 1000.0),
-        _ => format!("{:.1}s", us as f64 / 1e6),
+        1..=999 => format!("{us}us"),
+        1_000..=99_999 => format!("{:.1}ms", us as f64 / 1e3),
+        100_000..=999_999 => format!("{}ms", (us + 500) / 1000),
+        _ => format!("{:.2}s", us as f64 / 1e6),
     }
 }
 
@@ -46,9 +49,38 @@ pub fn count(v: u64) -> String {
     }
 }
 
+/// One column of a table of `T`s: its header and how to show its cell.
+/// Naming both together keeps headers and cells from drifting apart.
+pub type Column<T> = (&'static str, fn(&T) -> String);
+
+/// Renders one row per item under the columns' headers; the first `left`
+/// columns are left-aligned.
+pub fn render_columns<'a, T: 'a>(
+    columns: &[Column<T>],
+    items: impl IntoIterator<Item = &'a T>,
+    left: usize,
+) -> String {
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let rows: Vec<Vec<String>> = items
+        .into_iter()
+        .map(|item| columns.iter().map(|(_, cell)| cell(item)).collect())
+        .collect();
+    render(&header, &rows, left)
+}
+
 /// Renders rows under a header; the first `left` columns are left-aligned.
+/// Every row must have one cell per header; a row with more still shows
+/// them all (under no header) rather than lose numbers silently.
 pub fn render(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    debug_assert!(
+        rows.iter().all(|r| r.len() == header.len()),
+        "a row's cells do not match the {} headers",
+        header.len()
+    );
+    let ncols = rows.iter().map(Vec::len).fold(header.len(), usize::max);
+    let mut widths: Vec<usize> = (0..ncols)
+        .map(|i| header.get(i).map_or(0, |h| h.len()))
+        .collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -88,7 +120,10 @@ mod tests {
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0), "3.0M");
         assert_eq!(micros(0), "-");
         assert_eq!(micros(850), "850us");
+        assert_eq!(micros(1234), "1.2ms");
         assert_eq!(micros(12_345), "12.3ms");
+        assert_eq!(micros(250_400), "250ms");
+        assert_eq!(micros(1_200_000), "1.20s");
         assert_eq!(millis(90_000), "90s");
         assert_eq!(count(0), "-");
     }

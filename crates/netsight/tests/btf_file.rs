@@ -78,9 +78,16 @@ fn doctor_names_the_external_btf_file() {
 fn a_bad_btf_path_is_one_line_and_exit_2() {
     let not_btf = std::env::temp_dir().join(format!("netsight-notbtf-{}", std::process::id()));
     std::fs::write(&not_btf, "not BTF").expect("write temp file");
+    let empty = std::env::temp_dir().join(format!("netsight-emptybtf-{}", std::process::id()));
+    std::fs::write(&empty, "").expect("write temp file");
     for (path, says) in [
         ("/nonexistent/vmlinux", "no such file"),
         (not_btf.to_str().expect("utf-8"), "not a BTF file"),
+        (empty.to_str().expect("utf-8"), "not a BTF file"),
+        // It exists: saying "no such file" would send the user looking
+        // for the wrong mistake.
+        ("/dev/null", "not a regular file (a character device)"),
+        ("/tmp", "not a regular file (a directory)"),
     ] {
         let out = netsight(&["doctor", "--btf", path]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -90,4 +97,5 @@ fn a_bad_btf_path_is_one_line_and_exit_2() {
         assert!(err.contains(says), "{err}");
     }
     let _ = std::fs::remove_file(&not_btf);
+    let _ = std::fs::remove_file(&empty);
 }

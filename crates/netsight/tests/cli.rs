@@ -41,6 +41,57 @@ fn bad_arguments_are_one_line_and_exit_2() {
 }
 
 #[test]
+fn process_filters_are_validated_alike_everywhere() {
+    for (flag, value) in [("-p", "0"), ("--pid", "x"), ("--comm", "sixteen-bytes-xx")] {
+        let errors: Vec<String> = [&["stat"][..], &["top"], &["trace", "connect"]]
+            .into_iter()
+            .map(|cmd| {
+                let args: Vec<&str> = cmd.iter().copied().chain([flag, value]).collect();
+                let out = netsight(&args);
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+                assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+                assert!(err.contains("--"), "names the argument: {err}");
+                err
+            })
+            .collect();
+        assert!(
+            errors.iter().all(|e| *e == errors[0]),
+            "{flag} {value}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_network_namespace_is_refused_by_every_command() {
+    let not_netns = ["/proc/self/status", "/proc/self/ns/mnt"];
+    for ns in ["/nonexistent", "netsight-no-such-ns", "1"]
+        .iter()
+        .chain(&not_netns)
+    {
+        for cmd in [
+            &["stat"][..],
+            &["stat", "--all"],
+            &["stat", "--system"],
+            &["trace", "connect"],
+        ] {
+            let args: Vec<&str> = cmd.iter().copied().chain(["--netns", ns]).collect();
+            let out = netsight(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+            assert!(err.starts_with("netsight: --netns"), "{args:?}: {err}");
+            if not_netns.contains(ns) {
+                assert!(
+                    err.contains("is not a network namespace"),
+                    "{args:?}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn help_exits_0() {
     let out = netsight(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
@@ -117,9 +168,7 @@ fn a_reader_that_leaves_ends_stat_quietly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Nothing but the one line per program this kernel refused.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().all(|l| l.contains(" refused ")), "{err}");
 }

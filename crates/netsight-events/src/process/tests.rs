@@ -26,6 +26,7 @@ fn tcp_sock(
         state,
         local: (lo, 1000),
         remote: (lo, 2000),
+        netns: 4026531840,
         established_ns: est,
         tcp: TcpGauges {
             srtt_us: srtt,

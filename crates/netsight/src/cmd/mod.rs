@@ -7,7 +7,7 @@ pub mod sock;
 mod stat;
 pub mod stat_system;
 pub mod top;
-pub(crate) mod trace;
+mod trace;
 pub mod xdp;
 
 use crate::cli::{Cli, Command};
@@ -38,6 +38,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => agent::run(args),
         Command::Sock(args) => sock::run(args),
     }
+}
+
+/// `--netns NAME|PATH|INODE` as the inode number that events and sockets
+/// carry. The one resolver of trace and stat: a namespace that does not
+/// exist, or a file that is not a network namespace, is a usage error.
+pub fn netns_inode(arg: &str) -> anyhow::Result<u32> {
+    let lift = |e: netsight_sysstat::SysstatError| {
+        if e.is_usage() {
+            crate::error::usage(e.to_string())
+        } else {
+            anyhow::Error::new(e)
+        }
+    };
+    let spec = netsight_sysstat::netns::NetnsSpec::parse(arg).map_err(lift)?;
+    let ino = spec.inode().map_err(lift)?;
+    u32::try_from(ino)
+        .map_err(|_| crate::error::usage(format!("--netns: {ino} is not a namespace inode")))
 }
 
 const CAP_SYS_ADMIN: u32 = 21;

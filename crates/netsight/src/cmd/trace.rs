@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -12,7 +11,6 @@ use netsight_bpf::ksyms::Ksyms;
 use netsight_bpf::probes::sockets::{Options, SocketProbe};
 use netsight_events::event::{self, Detail, EventKind, Names, SockEvent};
 use netsight_events::time::rfc3339_millis;
-use netsight_sysstat::netns::NetnsSpec;
 
 use crate::cli::{ProcessFilter, TraceArgs};
 use crate::collect::monotonic_ns;
@@ -93,17 +91,6 @@ fn parse_kinds(kinds: &[String]) -> anyhow::Result<Vec<EventKind>> {
     Ok(out.into_iter().collect())
 }
 
-pub(crate) fn netns_inode(arg: &str) -> anyhow::Result<u32> {
-    let spec = NetnsSpec::parse(arg).map_err(|e| usage(e.to_string()))?;
-    if let NetnsSpec::Inode(i) = spec {
-        return Ok(i as u32);
-    }
-    let path = spec.resolve().map_err(|e| usage(e.to_string()))?;
-    let meta =
-        std::fs::metadata(&path).map_err(|e| usage(format!("--netns: {}: {e}", path.display())))?;
-    Ok(meta.ino() as u32)
-}
-
 /// Which events the user asked to see.
 struct Filter {
     procs: ProcessFilter,
@@ -154,7 +141,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     let filter = Filter {
         procs: args.procs.clone(),
         port: args.port,
-        netns: args.netns.as_deref().map(netns_inode).transpose()?,
+        netns: args.netns.as_deref().map(super::netns_inode).transpose()?,
         reasons: names.reason_numbers(&args.reasons)?,
     };
     super::require_root()?;

@@ -344,13 +344,13 @@ impl TraceRun {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn netsight trace");
+        // Lines about refused programs may come first (one per program).
         let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        err.read_line(&mut first).expect("netsight trace stderr");
-        assert!(
-            first.contains("tracing"),
-            "netsight trace failed to start: {first}"
-        );
+        let mut said = String::new();
+        while !said.lines().any(|l| l.contains("tracing")) {
+            let n = err.read_line(&mut said).expect("netsight trace stderr");
+            assert!(n > 0, "netsight trace failed to start: {said}");
+        }
         let lines = collect_json_lines(child.stdout.take().expect("stdout"));
         TraceRun { child, lines }
     }

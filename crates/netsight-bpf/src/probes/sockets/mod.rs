@@ -146,6 +146,18 @@ impl SocketProbe {
         let (attempt, refused) = loader::load_by_trial(&all_programs(), |refused| {
             Self::attempt(opts, &plan, &kernel, syn_consumer, refused)
         })?;
+        // A program the user refused counts only if this run would have
+        // loaded it (the second iterator pair only once the first is gone).
+        let storage_gone = is_refused(&refused, STORAGE_ITER);
+        let would_load = |p: &str| {
+            p == STORAGE_ITER
+                || (NETNS_ITERS.contains(&p) && storage_gone)
+                || plan.load.iter().any(|(n, on)| *n == p && *on)
+        };
+        let refused: Vec<loader::Refused> = refused
+            .into_iter()
+            .filter(|r| would_load(&r.program))
+            .collect();
         let mut missing = plan.missing;
         // I/O goes uncounted only if every program that would count it was refused.
         let io = plan.io.filter(|_| {
@@ -266,7 +278,11 @@ impl SocketProbe {
                 rodata.syn_consumer_hi = hi;
             }
             rodata.track_netns = path == GaugePath::PerNetns;
-            rodata.io_direct = path == GaugePath::None;
+            // Pending I/O is folded by the iterators and at close (on_state):
+            // without either, each call is charged as it happens.
+            let state_loads = !is_refused(refused, "on_state")
+                && plan.load.iter().any(|(n, on)| *n == "on_state" && *on);
+            rodata.io_direct = path == GaugePath::None || !state_loads;
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {

@@ -116,6 +116,7 @@ pub fn snapshots(buf: &[u8]) -> Vec<SocketSnapshot> {
             state: TcpState::from_kernel(r.state),
             local: (addr(r.family, &r.saddr), r.sport),
             remote: (addr(r.family, &r.daddr), r.dport),
+            netns: r.netns,
             established_ns: r.established_ns,
             tcp: TcpGauges {
                 srtt_us: r.srtt_us,

@@ -85,8 +85,9 @@ struct {
 } tracked_netns SEC(".maps");
 
 const volatile bool track_netns = false;
-/* No iterator folds the per-socket pending I/O: charge each call to the
- * process directly (a hash lookup per call instead of none). */
+/* Nothing folds the per-socket pending I/O (no iterator, or no on_state
+ * to fold at close): charge each call to the process directly (a hash
+ * lookup per call instead of none). */
 const volatile bool io_direct = false;
 
 #include "owner.bpf.h"
@@ -756,6 +757,7 @@ static __always_inline void emit_snapshot(struct seq_file *seq, struct sock *sk)
 	r.state = sk->__sk_common.skc_state;
 	r.sport = sk->__sk_common.skc_num;
 	r.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	r.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (r.family == AF_INET) {
 		__builtin_memcpy(r.saddr, &sk->__sk_common.skc_rcv_saddr, 4);
 		__builtin_memcpy(r.daddr, &sk->__sk_common.skc_daddr, 4);

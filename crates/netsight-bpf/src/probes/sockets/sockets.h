@@ -118,6 +118,8 @@ struct sock_snapshot {
 	__u32 in_flight;
 	__u32 write_queue_bytes;
 	__u32 total_retrans;
+	/* Inode of the socket's network namespace (fills the hole before bytes_acked). */
+	__u32 netns;
 	__u64 bytes_acked;
 	__u64 bytes_received;
 	/* TCP I/O since the last snapshot (see sock_state). */

@@ -39,9 +39,11 @@ pub struct Blacklist {
 }
 
 impl Blacklist {
-    /// The pinned blacklist, or `None` if none was ever created.
+    /// The pinned blacklist, or `None` if none was ever created. Creates
+    /// nothing, with one exception: state pinned by netsight's first layout
+    /// is upgraded in place (migrate.rs), which pins the new maps.
     pub fn open() -> Result<Option<Blacklist>> {
-        let Some(dir) = StateDir::existing()? else {
+        let Some(dir) = StateDir::existing() else {
             return Ok(None);
         };
         migrate::upgrade_if_old(&dir)?;

@@ -70,12 +70,18 @@ fn ancestor_bpffs() -> Option<PathBuf> {
     })
 }
 
-/// The bpffs mount to pin under, mounting one on /sys/fs/bpf if none is found.
-fn bpffs_root() -> Result<PathBuf> {
+/// A bpffs mount that is already there: ours, else an ancestor's.
+fn existing_bpffs_root() -> Option<PathBuf> {
     if is_bpffs(SYS_BPF) {
-        return Ok(SYS_BPF.into());
+        return Some(SYS_BPF.into());
     }
-    if let Some(path) = ancestor_bpffs() {
+    ancestor_bpffs()
+}
+
+/// The bpffs mount to pin under, mounting one on /sys/fs/bpf if none is found.
+/// Only for commands that create state: a read must not leave a mount behind.
+fn bpffs_root() -> Result<PathBuf> {
+    if let Some(path) = existing_bpffs_root() {
         return Ok(path);
     }
     let src = c"bpf";
@@ -107,10 +113,11 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// The directory if it exists; `None` when nothing was ever pinned.
-    pub fn existing() -> Result<Option<Self>> {
-        let path = bpffs_root()?.join("netsight/xdp");
-        Ok(path.is_dir().then_some(StateDir { path }))
+    /// The directory if it exists; `None` when nothing was ever pinned
+    /// (or no bpffs is mounted at all). Creates nothing.
+    pub fn existing() -> Option<Self> {
+        let path = existing_bpffs_root()?.join("netsight/xdp");
+        path.is_dir().then_some(StateDir { path })
     }
 
     pub fn create() -> Result<Self> {

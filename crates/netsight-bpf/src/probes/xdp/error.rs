@@ -18,6 +18,8 @@ pub enum XdpError {
     NotAttached(String),
     #[error("'{0}' is not in the blacklist")]
     NoSuchRule(String),
+    #[error("'{0}' is not in the blacklist: there is no blacklist (nothing is pinned)")]
+    NoBlacklist(String),
     #[error("'{iface}' already runs another XDP program (id {prog_id}); detach it first")]
     OtherProgram { iface: String, prog_id: u32 },
     #[error("the driver of '{0}' has no native XDP; use --mode generic")]
@@ -63,6 +65,7 @@ impl XdpError {
                 | XdpError::AlreadyAttached(_)
                 | XdpError::NotAttached(_)
                 | XdpError::NoSuchRule(_)
+                | XdpError::NoBlacklist(_)
                 | XdpError::NativeUnsupported(_)
         )
     }

@@ -124,7 +124,7 @@ fn config(args: &SockArgs) -> anyhow::Result<netsight_tracer::Config> {
     let netns = args
         .netns
         .as_deref()
-        .map(crate::cmd::trace::netns_inode)
+        .map(crate::cmd::netns_inode)
         .transpose()?;
     let filters = Filters {
         pids: args.procs.pids.clone(),

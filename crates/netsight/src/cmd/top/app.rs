@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::cli::ProcessFilter;
 use crate::cmd::top::history::History;
 use crate::cmd::top::source::{ConnRow, ProcRow, Sample};
 
@@ -92,10 +93,8 @@ pub const INTERVAL_STEPS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub interval_s: f64,
-    /// Only these pids (empty: all).
-    pub pids: Vec<u32>,
-    /// Only this exact command name.
-    pub comm: Option<String>,
+    /// Only these processes (`-p`, `--comm`).
+    pub procs: ProcessFilter,
     pub sort: SortKey,
 }
 
@@ -103,8 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             interval_s: 1.0,
-            pids: Vec::new(),
-            comm: None,
+            procs: ProcessFilter::default(),
             sort: SortKey::Traffic,
         }
     }
@@ -176,10 +174,8 @@ impl App {
         if self.paused {
             return;
         }
-        let (pids, comm) = (&self.config.pids, &self.config.comm);
-        sample.processes.retain(|p| {
-            (pids.is_empty() || pids.contains(&p.pid)) && comm.as_ref().is_none_or(|c| *c == p.comm)
-        });
+        let procs = &self.config.procs;
+        sample.processes.retain(|p| procs.matches(p.pid, &p.comm));
         let kept: Vec<u32> = sample.processes.iter().map(|p| p.pid).collect();
         sample.connections.retain(|c| kept.contains(&c.pid));
         self.history.record(&sample.processes, sample.interval_s);

@@ -41,17 +41,6 @@ fn scaled(v: f64, base: f64, unit: &str, suffixes: &[&str]) -> String {
     format!("{v:.digits$}{}", suffixes[i])
 }
 
-/// A duration in microseconds: `850us`, `12.3ms`, `1.20s`; 0 (no sample) is `-`.
-pub fn micros(us: u64) -> String {
-    match us {
-        0 => "-".into(),
-        1..=999 => format!("{us}us"),
-        1_000..=99_999 => format!("{:.1}ms", us as f64 / 1e3),
-        100_000..=999_999 => format!("{}ms", (us + 500) / 1000),
-        _ => format!("{:.2}s", us as f64 / 1e6),
-    }
-}
-
 /// `Some` rate through `f`, `None` (not observable) as `-`.
 pub fn opt(v: Option<f64>, f: fn(f64) -> String) -> String {
     v.map_or_else(|| "-".into(), f)
@@ -92,11 +81,6 @@ mod tests {
         assert_eq!(count(0.5), "0.5");
         assert_eq!(count(12.0), "12");
         assert_eq!(count(12_345.0), "12.3k");
-        assert_eq!(micros(0), "-");
-        assert_eq!(micros(850), "850us");
-        assert_eq!(micros(12_345), "12.3ms");
-        assert_eq!(micros(250_400), "250ms");
-        assert_eq!(micros(1_200_000), "1.20s");
         assert_eq!(opt(None, bytes), "-");
         assert_eq!(seconds(1.0), "1s");
         assert_eq!(seconds(0.25), "0.25s");

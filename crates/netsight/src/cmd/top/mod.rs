@@ -24,6 +24,7 @@ use crossterm::event::{self, Event, KeyEventKind};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 
+use crate::cli::{parse_interval, ProcessFilter};
 use crate::error::usage;
 use crate::signals;
 use app::{App, Config, SortKey};
@@ -31,14 +32,10 @@ use source::{LiveSource, Source};
 
 #[derive(Debug, clap::Args)]
 pub struct TopArgs {
-    /// Only these processes (repeatable).
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
-    pub pids: Vec<u32>,
-    /// Only processes whose command name is NAME.
-    #[arg(long, value_name = "NAME")]
-    pub comm: Option<String>,
+    #[command(flatten)]
+    pub procs: ProcessFilter,
     /// Seconds between refreshes (fractions allowed; + and - change it live).
-    #[arg(short = 'i', long, default_value = "1", value_name = "SECS")]
+    #[arg(short = 'i', long, default_value = "1", value_name = "SECS", value_parser = parse_interval)]
     pub interval: f64,
     /// Initial sort: traffic, pid, comm, rx, tx, conns, retrans, rtt-p50,
     /// rtt-p99, resets or cgroup.
@@ -49,23 +46,6 @@ pub struct TopArgs {
 impl TopArgs {
     /// Checks what clap could not; a bad value is a usage error (exit 2).
     fn config(&self) -> anyhow::Result<Config> {
-        if !(0.1..=3600.0).contains(&self.interval) {
-            return Err(usage(format!(
-                "--interval {}: must be between 0.1 and 3600 seconds",
-                self.interval
-            )));
-        }
-        if self.pids.contains(&0) {
-            return Err(usage("--pid 0: not a process id"));
-        }
-        if let Some(comm) = &self.comm {
-            // The kernel keeps 15 bytes of a command name; a longer one never matches.
-            if comm.is_empty() || comm.len() > 15 {
-                return Err(usage(format!(
-                    "--comm '{comm}': a command name has 1 to 15 bytes"
-                )));
-            }
-        }
         let sort = SortKey::from_name(&self.sort).ok_or_else(|| {
             let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
             usage(format!(
@@ -76,8 +56,7 @@ impl TopArgs {
         })?;
         Ok(Config {
             interval_s: self.interval,
-            pids: self.pids.clone(),
-            comm: self.comm.clone(),
+            procs: self.procs.clone(),
             sort,
         })
     }

@@ -15,7 +15,8 @@ use ratatui::Terminal;
 use super::app::{App, Config, Screen, SortKey};
 use super::fake::{self, FakeSource};
 use super::source::{ConnRow, ProcRow, Source};
-use super::{view, TopArgs};
+use super::view;
+use crate::cli::ProcessFilter;
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
@@ -144,7 +145,10 @@ fn keys_are_text_while_typing_a_filter() {
 #[test]
 fn command_line_narrows_by_pid_and_comm() {
     let by_pid = app_with(Config {
-        pids: vec![640, 4242, 99999],
+        procs: ProcessFilter {
+            pids: vec![640, 4242, 99999],
+            comm: None,
+        },
         ..Config::default()
     });
     assert_eq!(pids(&by_pid), [4242, 640]);
@@ -154,7 +158,10 @@ fn command_line_narrows_by_pid_and_comm() {
         .iter()
         .all(|c| c.pid == 4242 || c.pid == 640));
     let by_comm = app_with(Config {
-        comm: Some("nginx".into()),
+        procs: ProcessFilter {
+            pids: Vec::new(),
+            comm: Some("nginx".into()),
+        },
         ..Config::default()
     });
     assert_eq!(pids(&by_comm), [812]);
@@ -284,6 +291,7 @@ fn records_become_rows_with_rates_per_second() {
         state: TcpState::Established,
         local: ("10.0.0.1".parse().unwrap(), 1),
         remote: ("10.0.0.2".parse().unwrap(), 2),
+        netns: 4026531840,
         established_ns: 1,
         tcp: Default::default(),
         io: Default::default(),
@@ -338,36 +346,35 @@ fn history_keeps_one_minute_and_forgets_idle_processes() {
 
 // ---- arguments ----
 
-fn args(interval: f64, pids: Vec<u32>, comm: Option<&str>, sort: &str) -> TopArgs {
-    TopArgs {
-        pids,
-        comm: comm.map(Into::into),
-        interval,
-        sort: sort.into(),
+/// `netsight top ARGS...` as clap parses it, then validated.
+fn config(argv: &[&str]) -> anyhow::Result<Config> {
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from(["netsight", "top"].iter().chain(argv))?;
+    match cli.command {
+        crate::cli::Command::Top(a) => a.config(),
+        other => panic!("parsed as {other:?}"),
     }
 }
 
 #[test]
-fn bad_arguments_are_usage_errors() {
-    let is_usage = |a: TopArgs| {
-        a.config()
-            .unwrap_err()
-            .downcast_ref::<crate::error::UsageError>()
-            .is_some()
-    };
-    assert!(is_usage(args(0.0, vec![], None, "traffic")));
-    assert!(is_usage(args(1.0, vec![0], None, "traffic")));
-    assert!(is_usage(args(
-        1.0,
-        vec![],
-        Some("a-very-long-command"),
-        "traffic"
-    )));
-    assert!(is_usage(args(1.0, vec![], None, "speed")));
-    let ok = args(0.5, vec![1], Some("nginx"), "rtt-p99")
-        .config()
-        .unwrap();
+fn bad_arguments_are_refused() {
+    // Refused by clap (exit 2 through clap_exit), as in stat and trace.
+    for argv in [
+        &["-i", "0"][..],
+        &["-p", "0"],
+        &["--comm", "a-very-long-command"],
+    ] {
+        let e = config(argv).unwrap_err();
+        assert!(e.downcast_ref::<clap::Error>().is_some(), "{argv:?}: {e}");
+    }
+    let sort = config(&["--sort", "speed"]).unwrap_err();
+    assert!(sort.downcast_ref::<crate::error::UsageError>().is_some());
+    let ok = config(&[
+        "-i", "0.5", "-p", "1", "--comm", "nginx", "--sort", "rtt-p99",
+    ])
+    .unwrap();
     assert_eq!((ok.interval_s, ok.sort), (0.5, SortKey::RttP99));
+    assert_eq!(ok.procs.pids, [1]);
 }
 
 // ---- snapshots ----

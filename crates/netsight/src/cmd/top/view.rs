@@ -9,9 +9,10 @@ use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Sparkline, Table, Tab
 use ratatui::Frame;
 
 use crate::cmd::top::app::{App, Screen, SortKey};
-use crate::cmd::top::format::{self, bytes, count, micros, opt};
+use crate::cmd::top::format::{self, bytes, count, opt};
 use crate::cmd::top::history::WINDOW_S;
 use crate::cmd::top::source::ProcRow;
+use crate::table::micros;
 
 /// Below this the layout cannot say anything useful.
 pub const MIN_WIDTH: u16 = 60;

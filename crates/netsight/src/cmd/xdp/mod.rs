@@ -8,7 +8,7 @@ mod stats;
 
 use std::path::PathBuf;
 
-use netsight_bpf::probes::xdp::{Blacklist, XdpError, XdpMode};
+use netsight_bpf::probes::xdp::{ifindex_of, Blacklist, XdpError, XdpMode};
 
 #[derive(Debug, clap::Args)]
 pub struct XdpArgs {
@@ -99,11 +99,31 @@ pub fn run(args: XdpArgs) -> anyhow::Result<()> {
 }
 
 fn attach(iface: &str, mode: Option<XdpMode>) -> anyhow::Result<()> {
+    // A mistyped name must not pin a new, empty blacklist on the way out.
+    ifindex_of(iface).map_err(lift)?;
     let bl = Blacklist::open_or_create().map_err(lift)?;
-    let att = bl.attach(iface, mode).map_err(lift)?;
+    let att = match bl.attach(iface, mode) {
+        Ok(att) => att,
+        Err(e) => return Err(discard_if_empty(bl, e)),
+    };
     println!("attached to {iface} ({})", att.mode().as_str());
     Ok(())
 }
+
+/// A command that failed leaves no empty blacklist behind (typically the
+/// one it just created): nothing attached and no rules means nothing to keep.
+pub(crate) fn discard_if_empty(bl: Blacklist, e: XdpError) -> anyhow::Error {
+    if bl.is_empty().unwrap_or(false) {
+        if let Err(cleanup) = bl.remove_pins() {
+            eprintln!("netsight: warning: removing the empty blacklist: {cleanup}");
+        }
+    }
+    lift(e)
+}
+
+/// Said on stderr by the commands that only read, when there is nothing.
+pub(crate) const NO_BLACKLIST: &str =
+    "netsight: no XDP blacklist is pinned (nothing attached, no rules)";
 
 fn detach(iface: &str) -> anyhow::Result<()> {
     let Some(bl) = Blacklist::open().map_err(lift)? else {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use netsight_bpf::probes::xdp::{Blacklist, Cidr, XdpError};
 use serde::Serialize;
 
-use super::{lift, read_source};
+use super::{discard_if_empty, lift, read_source, NO_BLACKLIST};
 
 #[derive(Debug, clap::Args)]
 pub struct RuleArgs {
@@ -44,7 +44,10 @@ pub fn parse_all(args: &RuleArgs) -> anyhow::Result<Vec<Cidr>> {
 pub fn add(args: &RuleArgs) -> anyhow::Result<()> {
     let cidrs = parse_all(args)?;
     let bl = Blacklist::open_or_create().map_err(lift)?;
-    let done = bl.add(&cidrs).map_err(lift)?;
+    let done = match bl.add(&cidrs) {
+        Ok(done) => done,
+        Err(e) => return Err(discard_if_empty(bl, e)),
+    };
     if done.already_present > 0 {
         println!(
             "added {} prefix(es), {} already present",
@@ -60,9 +63,12 @@ pub fn del(args: &RuleArgs) -> anyhow::Result<()> {
     let cidrs = parse_all(args)?;
     let Some(bl) = Blacklist::open().map_err(lift)? else {
         let first = cidrs.first().map(ToString::to_string).unwrap_or_default();
-        return Err(lift(XdpError::NoSuchRule(first)));
+        return Err(lift(XdpError::NoBlacklist(first)));
     };
-    let n = bl.remove(&cidrs).map_err(lift)?;
+    let n = match bl.remove(&cidrs) {
+        Ok(n) => n,
+        Err(e) => return Err(discard_if_empty(bl, e)),
+    };
     if bl.is_empty().map_err(lift)? {
         bl.remove_pins().map_err(lift)?;
     }
@@ -83,7 +89,10 @@ struct RuleJson {
 pub fn list(json: bool) -> anyhow::Result<()> {
     let rules = match Blacklist::open().map_err(lift)? {
         Some(bl) => bl.rules().map_err(lift)?,
-        None => Vec::new(),
+        None => {
+            eprintln!("{NO_BLACKLIST}");
+            Vec::new()
+        }
     };
     let mut out = String::new();
     if json {

@@ -31,6 +31,7 @@ pub struct RuleJson {
 
 pub fn run(json: bool) -> anyhow::Result<()> {
     let Some(bl) = Blacklist::open().map_err(lift)? else {
+        eprintln!("{}", super::NO_BLACKLIST);
         let empty = StatsJson {
             interfaces: vec![],
             rules: vec![],
