@@ -58,6 +58,9 @@ pub struct Uncaptured {
     pub payload_unreadable: u64,
     /// sendmmsg/recvmmsg messages whose buffer could not be located.
     pub mmsg_unlocated: u64,
+    /// Close notices lost (ring full): not data; pending requests of those
+    /// sockets end by timeout instead.
+    pub close_notices_lost: u64,
 }
 
 /// A tracer's state, as `netsight sock status --json` prints it.
@@ -205,6 +208,7 @@ impl Shared {
                 other_bytes: c.other_bytes,
                 payload_unreadable: c.read_user_failed,
                 mmsg_unlocated: c.mmsg_unmatched,
+                close_notices_lost: c.close_lost,
             },
             workers,
             data_records: load(&self.data_records),

@@ -141,6 +141,25 @@ fn poll_loop(
     let _ = ring.consume();
     refresh(&probe, shared, true);
     report_losses(&probe, shared, out, &mut reported);
+    // The last notice must not be dropped: stop() reads while we block.
+    if let Some(delta) = unreported(&probe, shared, &reported) {
+        let _ = out.send(Event::Lost(delta));
+    }
+}
+
+fn losses_now(probe: &SockTraceProbe, shared: &Shared) -> Losses {
+    Losses {
+        kernel: probe.counters().ringbuf_full,
+        user: shared.user_lost(),
+    }
+}
+
+fn unreported(probe: &SockTraceProbe, shared: &Shared, reported: &Losses) -> Option<Losses> {
+    let now = losses_now(probe, shared);
+    (now != *reported).then(|| Losses {
+        kernel: now.kernel - reported.kernel,
+        user: now.user - reported.user,
+    })
 }
 
 /// Puts new losses in the stream (retried next round if the stream is full).
@@ -150,19 +169,12 @@ fn report_losses(
     out: &SyncSender<Event>,
     reported: &mut Losses,
 ) {
-    let now = Losses {
-        kernel: probe.counters().ringbuf_full,
-        user: shared.user_lost(),
-    };
-    if now == *reported {
+    let Some(delta) = unreported(probe, shared, reported) else {
         return;
-    }
-    let delta = Losses {
-        kernel: now.kernel - reported.kernel,
-        user: now.user - reported.user,
     };
     if out.try_send(Event::Lost(delta)).is_ok() {
-        *reported = now;
+        reported.kernel += delta.kernel;
+        reported.user += delta.user;
     }
 }
 

@@ -75,6 +75,9 @@ pub struct KernelCounters {
     pub socket_map_full: u64,
     pub trace_map_full: u64,
     pub mmsg_unmatched: u64,
+    /// Close notices lost (ring full); their sockets' pending requests
+    /// then end by timeout.
+    pub close_lost: u64,
 }
 
 /// Entries used / max of the tracer's kernel maps.
@@ -275,6 +278,7 @@ impl SockTraceProbe {
             socket_map_full: c.socket_map_full,
             trace_map_full: c.trace_map_full,
             mmsg_unmatched: c.mmsg_unmatched,
+            close_lost: c.close_lost,
         }
     }
 

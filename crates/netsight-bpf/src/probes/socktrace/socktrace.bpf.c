@@ -432,6 +432,6 @@ int BPF_PROG(trace_close, struct sock *sk, int oldstate, int newstate)
 	h.protocol = NS_IPPROTO_TCP;
 	h.kernel_lost = counters.ringbuf_full;
 	if (bpf_ringbuf_output(&events, &h, sizeof(h), 0))
-		ADD(counters.ringbuf_full, 1);
+		ADD(counters.close_lost, 1);
 	return 0;
 }

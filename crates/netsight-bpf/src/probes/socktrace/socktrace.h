@@ -98,6 +98,7 @@ struct trace_counters {
 	__u64 socket_map_full;  /* sockets without state (records still sent) */
 	__u64 trace_map_full;
 	__u64 mmsg_unmatched;   /* sendmmsg/recvmmsg message not located */
+	__u64 close_lost;       /* close notices lost: ring full (not data) */
 };
 
 /* Per socket, keyed by its cookie. */
