@@ -132,6 +132,9 @@ pub struct DataRecord {
     /// Unspecified address and port 0 when unknown (a read on an
     /// unconnected UDP socket).
     pub remote: (IpAddr, u16),
+    /// A UDP socket with no connected peer: `remote` is this datagram's
+    /// destination on sends, unknown on reads.
+    pub unconnected: bool,
     /// Unique for the life of the tracer (the socket's cookie).
     pub socket_id: u64,
     pub direction: Direction,

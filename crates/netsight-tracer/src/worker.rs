@@ -162,7 +162,9 @@ impl Worker {
                 syscall_len: d.syscall_len.min(u64::from(u32::MAX)) as u32,
                 payload: &d.payload,
                 local_port: d.local.1,
-                remote_port: d.remote.1,
+                // Reads on an unconnected UDP socket name no peer: pair its
+                // datagrams by protocol id alone, not by peer port.
+                remote_port: if d.unconnected { 0 } else { d.remote.1 },
                 hint: hint(d.l7_hint),
             };
             self.tracker.feed(&seg, &mut self.produced);

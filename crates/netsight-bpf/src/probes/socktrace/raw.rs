@@ -120,6 +120,7 @@ pub fn record(bytes: &[u8]) -> Option<Received> {
         transport,
         local: (addr(h.family, &h.saddr), h.sport),
         remote: (addr(h.family, &h.daddr), h.dport),
+        unconnected: h.unconnected != 0,
         socket_id: h.socket_id,
         direction,
         syscall: syscall(h.syscall),

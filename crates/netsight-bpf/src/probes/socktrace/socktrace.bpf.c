@@ -359,7 +359,11 @@ static __always_inline int capture(struct sock *sk, int ret, int flags, bool sen
 	if (!comm_wanted(h->comm))
 		return 0;
 	fill_addresses(sk, h);
-	if (proto == NS_IPPROTO_UDP && send && !h->dport)
+	h->unconnected = proto == NS_IPPROTO_UDP && !h->dport;
+	/* On reads the kernel writes the source address out only after this
+	 * tracepoint, and linear datagrams pass no tracepoint with their skb:
+	 * such reads show no peer. */
+	if (h->unconnected && send)
 		peer_from_sockaddr(io.sockaddr, h);
 	if (filter_port && h->sport != filter_port && h->dport != filter_port)
 		return 0;

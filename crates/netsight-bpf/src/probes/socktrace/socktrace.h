@@ -79,7 +79,10 @@ struct sock_data {
 	__u8 need_reconfirm;
 	__u8 has_tcp_seq;
 	__u8 kind; /* enum record_kind */
-	__u8 _pad[7];
+	/* UDP without a connected peer: the peer, if any, is this datagram's
+	 * (from sendto/sendmsg; unknown on reads). */
+	__u8 unconnected;
+	__u8 _pad[6];
 };
 
 /* What the kernel side saw but did not deliver, all cumulative. */
