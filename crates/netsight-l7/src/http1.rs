@@ -854,4 +854,13 @@ impl Parser for Http1Parser {
     fn buffered(&self) -> usize {
         self.streams.iter().map(|s| s.head.capacity()).sum()
     }
+
+    fn busy(&self, dir: Direction) -> bool {
+        let s = &self.streams[idx(dir)];
+        match s.st {
+            St::Head => true,
+            St::Len(_) | St::Chunked(_) => s.cur.as_ref().is_some_and(|c| !c.emitted),
+            _ => false,
+        }
+    }
 }

@@ -26,6 +26,8 @@
 //! assert_eq!(out[0].latency_us, Some(8));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod dns;
 pub mod fuzz;
 pub mod http1;

@@ -100,6 +100,12 @@ pub trait Parser {
     fn finish(&mut self, ts_ns: u64, out: &mut Vec<Event>);
     /// Bytes held in buffers right now.
     fn buffered(&self) -> usize;
+    /// A message in `dir` has begun and not ended (a long response still streaming): the
+    /// request it answers is not timed out meanwhile.
+    fn busy(&self, dir: Direction) -> bool {
+        let _ = dir;
+        false
+    }
 }
 
 /// Cuts a byte string to at most `max` bytes and makes it text (invalid UTF-8 replaced).

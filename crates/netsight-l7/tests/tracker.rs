@@ -180,3 +180,42 @@ fn memory_stays_bounded() {
         "over-long heads are errors"
     );
 }
+
+#[test]
+fn a_long_download_is_not_timed_out() {
+    let cfg = Config {
+        timeout_ns: 1_000,
+        ..Config::default()
+    };
+    let mut t = Tracker::new(cfg);
+    let mut out = Vec::new();
+    t.feed(&seg(1, 100, Egress, GET, 0), &mut out);
+    t.feed(
+        &seg(1, 100, Egress, b"GET /second HTTP/1.1\r\n\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            200,
+            Ingress,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    for i in 0..10u64 {
+        t.feed(&seg(1, 1_000 * (i + 1), Ingress, &[b'x'; 400], 0), &mut out);
+        t.expire(1_000 * (i + 1) + 500, &mut out);
+    }
+    // The second (pipelined) request timed out; the first is being answered.
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].reason.as_deref(),
+        Some("no response within the timeout")
+    );
+    t.feed(&seg(1, 20_000, Ingress, &[b'x'; 1000], 0), &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].status, Status::Ok);
+    assert_eq!(out[1].req_ts_ns, 100);
+}
