@@ -416,6 +416,14 @@ impl Parser for DnsParser {
     fn buffered(&self) -> usize {
         self.streams.iter().map(|s| s.buf.capacity()).sum()
     }
+
+    fn busy(&self, dir: Direction) -> bool {
+        let i = match dir {
+            Direction::Egress => 0,
+            Direction::Ingress => 1,
+        };
+        matches!(self.streams[i].st, St::Msg(_) | St::Len(Some(_)))
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! interim and skipped; a final response that comes before the request body ends the request),
 //! 204/304 and HEAD without body, 101 and CONNECT tunnels (the socket stops being parsed).
 
-use crate::parser::{find_head_end, text, Body, Chunk, Event, Message, Parser};
+use crate::parser::{find_byte, find_head_end, text, Body, Chunk, Event, Message, Parser};
 use crate::record::{HttpRequest, HttpResponse, Request, Response};
 use crate::{redact, Direction, MsgType, Protocol};
 use std::collections::VecDeque;
@@ -636,10 +636,37 @@ fn chunk_step(s: &mut Stream, mut cs: ChunkSt, b: &[u8]) -> (usize, Option<Chunk
     (i, Some(cs))
 }
 
+/// RFC 9110 `tchar`s, as a table (this check runs on every header name).
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
 fn token(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+    !b.is_empty() && b.iter().all(|&c| TCHAR[c as usize])
 }
 
 fn trim(mut b: &[u8]) -> &[u8] {
@@ -669,10 +696,32 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
     })
 }
 
+/// The lines of a head, split at `\n` exactly as `split` would (a trailing `\n` yields a last,
+/// empty line), with a fast search.
+#[derive(Clone)]
+struct Lines<'a>(Option<&'a [u8]>);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.0?;
+        match find_byte(b'\n', rest) {
+            Some(p) => {
+                self.0 = Some(&rest[p + 1..]);
+                Some(&rest[..p])
+            }
+            None => {
+                self.0 = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 /// Parses a head (start line and header lines). `partial`: the head was cut by the capture,
 /// so the last line may be incomplete and is ignored.
 fn parse_head(h: &[u8], redact_on: bool, partial: bool) -> Option<Head> {
-    let mut lines = h.split(|&c| c == b'\n');
+    let mut lines = Lines(Some(h));
     let first = trim(lines.next()?);
     let mut head = if first.starts_with(b"HTTP/1.") {
         if first.len() < 12 || !(first[7] == b'0' || first[7] == b'1') || first[8] != b' ' {
@@ -745,10 +794,14 @@ fn parse_head(h: &[u8], redact_on: bool, partial: bool) -> Option<Head> {
         if line[0] == b' ' || line[0] == b'\t' {
             continue;
         }
-        let colon = line.iter().position(|&c| c == b':')?;
+        let colon = find_byte(b':', line)?;
         let name = &line[..colon];
         if !token(name) {
             return None;
+        }
+        // Only four headers matter; their lengths tell most others apart cheaply.
+        if !matches!(name.len(), 4 | 6 | 14 | 17) {
+            continue;
         }
         let value = trim(&line[colon + 1..]);
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -800,5 +853,14 @@ impl Parser for Http1Parser {
 
     fn buffered(&self) -> usize {
         self.streams.iter().map(|s| s.head.capacity()).sum()
+    }
+
+    fn busy(&self, dir: Direction) -> bool {
+        let s = &self.streams[idx(dir)];
+        match s.st {
+            St::Head => true,
+            St::Len(_) | St::Chunked(_) => s.cur.as_ref().is_some_and(|c| !c.emitted),
+            _ => false,
+        }
     }
 }

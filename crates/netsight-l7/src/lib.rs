@@ -26,6 +26,8 @@
 //! assert_eq!(out[0].latency_us, Some(8));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod dns;
 pub mod fuzz;
 pub mod http1;
@@ -135,7 +137,8 @@ pub struct Segment<'a> {
     pub local_port: u16,
     /// The socket's remote port (for an unconnected UDP socket: the peer of this datagram, or 0).
     pub remote_port: u16,
-    /// The kernel side's cheap guess; may be wrong or `None`. Only used as a tie-breaker.
+    /// The kernel side's cheap guess; may be wrong or `None`. Not trusted: [`infer`] decides
+    /// from the bytes (the current rules never conflict, so the hint is not consulted yet).
     pub hint: Option<Protocol>,
 }
 

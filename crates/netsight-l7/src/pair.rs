@@ -158,6 +158,11 @@ impl Pairer {
         }
     }
 
+    /// The direction responses come in, once the role is known.
+    pub fn response_dir(&self) -> Option<Direction> {
+        self.request_dir().map(Direction::flip)
+    }
+
     fn request_dir(&self) -> Option<Direction> {
         self.role.map(|r| match r {
             Role::Client => Direction::Egress,
@@ -283,10 +288,19 @@ impl Pairer {
     }
 
     /// Requests sent at or before `deadline_ns` become incomplete (timeout).
-    pub fn expire(&mut self, deadline_ns: u64, sink: &mut Sink) {
+    /// `answering`: a response is being received right now; it answers the oldest request,
+    /// which therefore waits.
+    pub fn expire(&mut self, deadline_ns: u64, answering: bool, sink: &mut Sink) {
         let role = self.role.unwrap_or(Role::Client);
         // Keyed (DNS) requests may complete out of order, so look at every entry.
         let mut i = 0;
+        if answering && !self.keyed {
+            i = self
+                .queue
+                .iter()
+                .position(|e| matches!(e, Entry::Req(_)))
+                .map_or(0, |p| p + 1);
+        }
         while i < self.queue.len() {
             let old = match &self.queue[i] {
                 Entry::Req(r) => r.last_ts_ns <= deadline_ns,

@@ -100,6 +100,12 @@ pub trait Parser {
     fn finish(&mut self, ts_ns: u64, out: &mut Vec<Event>);
     /// Bytes held in buffers right now.
     fn buffered(&self) -> usize;
+    /// A message in `dir` has begun and not ended (a long response still streaming): the
+    /// request it answers is not timed out meanwhile.
+    fn busy(&self, dir: Direction) -> bool {
+        let _ = dir;
+        false
+    }
 }
 
 /// Cuts a byte string to at most `max` bytes and makes it text (invalid UTF-8 replaced).
@@ -108,12 +114,37 @@ pub(crate) fn text(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Position of the first `needle` in `hay`, eight bytes at a time (the header scans are the
+/// hottest loops of HTTP parsing).
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ rep;
+        // The lowest flagged byte is exactly the first zero byte of x.
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(base + (z.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == needle)
+        .map(|p| base + p)
+}
+
 /// The index just past the first blank line (`\r\n\r\n`, or `\n\n`) in `b`.
 pub(crate) fn find_head_end(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < b.len() {
-        // memchr by hand: jump to the next '\n'.
-        match b[i..].iter().position(|&c| c == b'\n') {
+        match find_byte(b'\n', &b[i..]) {
             None => return None,
             Some(p) => {
                 let n = i + p;
@@ -128,4 +159,31 @@ pub(crate) fn find_head_end(b: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_byte_agrees_with_position() {
+        let hay: Vec<u8> = (0..200u32).map(|i| (i * 7 % 13) as u8 + b'a').collect();
+        for n in 0..hay.len() {
+            for needle in [b'a', b'g', b'm', b'\n', 0x80] {
+                assert_eq!(
+                    find_byte(needle, &hay[n..]),
+                    hay[n..].iter().position(|&c| c == needle)
+                );
+            }
+        }
+        assert_eq!(find_byte(0x81, &[0x01, 0x81]), Some(1));
+        assert_eq!(find_byte(0, &[1, 2, 3, 4, 5, 6, 7, 8, 0]), Some(8));
+    }
+
+    #[test]
+    fn head_end() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
+        assert_eq!(find_head_end(b"a\n\nb"), Some(3));
+        assert_eq!(find_head_end(b"a\r\nb\r\n"), None);
+    }
 }

@@ -39,6 +39,9 @@ fn is_secret_name(name: &str) -> bool {
 /// assert_eq!(path("/plain"), "/plain");
 /// ```
 pub fn path(target: &str) -> String {
+    if !target.as_bytes().iter().any(|&c| c == b'?' || c == b'@') {
+        return target.to_string();
+    }
     let (before, query) = match target.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (target, None),

@@ -798,6 +798,11 @@ impl Parser for RedisParser {
             .map(|s| s.line.capacity() + s.stack.capacity() * 8)
             .sum()
     }
+
+    fn busy(&self, dir: Direction) -> bool {
+        let s = &self.streams[idx(dir)];
+        s.cur.is_some() || s.line_bytes > 0
+    }
 }
 
 #[cfg(test)]

@@ -323,6 +323,10 @@ impl Tracker {
             if k.pairer.oldest().is_none_or(|t| t > deadline) {
                 continue;
             }
+            let answering = k
+                .pairer
+                .response_dir()
+                .is_some_and(|d| k.parser.get().busy(d));
             let Some(ps) = self.stats.protocols.get_mut(&k.protocol) else {
                 continue;
             };
@@ -332,7 +336,7 @@ impl Tracker {
                 stats: ps,
                 out,
             };
-            k.pairer.expire(deadline, &mut sink);
+            k.pairer.expire(deadline, answering, &mut sink);
         }
     }
 
