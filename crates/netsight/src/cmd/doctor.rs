@@ -94,6 +94,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let load = probe.map(|p| p.missing().to_vec());
     let mut features: Vec<Feature> = FEATURES.iter().map(|f| feature(f, &hooks, &load)).collect();
     features.push(host_counters());
+    features.extend(super::sock::doctor_features());
     let report = Report {
         kernel: kernel_version(&release),
         kernel_release: release,

@@ -2,8 +2,11 @@
 //! the netsight-tracer library: L7 records, or with `--raw` one data record
 //! per captured syscall; losses in the stream and in the closing summary.
 
+mod features;
 mod output;
 mod status;
+
+pub use features::doctor_features;
 
 use std::collections::BTreeMap;
 use std::io::Write;
