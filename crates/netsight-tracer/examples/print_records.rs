@@ -1,8 +1,8 @@
 //! Runs the tracer as a library and prints what it sees, one line per
 //! record: `print_records [--port PORT] [--count N] [--raw]`. Stops after N
 //! records (default 10) or 30 seconds, then prints the tracer's state.
+//! (`Tracer::run` does the same with a callback.)
 
-use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use netsight_tracer::{Builder, Event, Filters, Tracer};
@@ -34,47 +34,48 @@ fn main() {
         })
         .build()
         .unwrap_or_else(|e| usage(&e.to_string()));
+    let tracer = Tracer::start(cfg).unwrap_or_else(|e| {
+        eprintln!("print_records: {e}");
+        std::process::exit(1);
+    });
+    // Capture is on: a caller can start its traffic now.
+    eprintln!("tracing");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = 0;
-    // Say when capture is on, so a caller can start its traffic.
-    let on_event = |e: Event| {
-        match e {
-            Event::Data(d) => println!(
-                "data pid={} comm={} {} {} bytes={} cap_seq={}",
-                d.pid,
-                d.comm,
-                d.direction.name(),
-                d.syscall.name(),
-                d.syscall_len,
-                d.cap_seq
-            ),
-            Event::L7(r) => println!(
-                "l7 pid={} comm={} protocol={} role={:?} latency_us={:?} status={:?}",
-                r.socket.pid,
-                r.socket.comm,
-                r.record.protocol.name(),
-                r.record.role,
-                r.record.latency_us,
-                r.record.status
-            ),
-            Event::Lost(l) => println!("lost kernel={} user={}", l.kernel, l.user),
-        }
+    while seen < count && Instant::now() < deadline {
+        let Ok(event) = tracer.events().recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        print_event(&event);
         seen += 1;
-        if seen >= count {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    };
-    eprintln!("tracing");
-    match Tracer::run(cfg, || Instant::now() < deadline, on_event) {
-        Ok(status) => println!(
-            "status state={:?} kernel_lost={} user_lost={} l7_records={}",
-            status.state, status.kernel_lost, status.user_lost, status.l7_records
+    }
+    let status = tracer.stop().status;
+    println!(
+        "status state={:?} kernel_lost={} user_lost={} l7_records={}",
+        status.state, status.kernel_lost, status.user_lost, status.l7_records
+    );
+}
+
+fn print_event(e: &Event) {
+    match e {
+        Event::Data(d) => println!(
+            "data pid={} comm={} {} {} bytes={} cap_seq={}",
+            d.pid,
+            d.comm,
+            d.direction.name(),
+            d.syscall.name(),
+            d.syscall_len,
+            d.cap_seq
         ),
-        Err(e) => {
-            eprintln!("print_records: {e}");
-            std::process::exit(1);
-        }
+        Event::L7(r) => println!(
+            "l7 pid={} comm={} protocol={} role={:?} latency_us={:?} status={:?}",
+            r.socket.pid,
+            r.socket.comm,
+            r.record.protocol.name(),
+            r.record.role,
+            r.record.latency_us,
+            r.record.status
+        ),
+        Event::Lost(l) => println!("lost kernel={} user={}", l.kernel, l.user),
     }
 }
