@@ -157,5 +157,8 @@ pub struct DataRecord {
 pub enum KernelRecord {
     Data(DataRecord),
     /// A traced TCP socket closed.
-    Close { socket_id: u64, ts_ns: u64 },
+    Close {
+        socket_id: u64,
+        ts_ns: u64,
+    },
 }

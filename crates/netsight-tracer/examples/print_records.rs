@@ -16,7 +16,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut port, mut count, mut raw) = (None, 10u64, false);
     while let Some(a) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--port" => port = Some(value().parse().unwrap_or_else(|_| usage("bad --port"))),
             "--count" => count = value().parse().unwrap_or_else(|_| usage("bad --count")),

@@ -178,7 +178,10 @@ impl Builder {
         if !c.ring_bytes.is_power_of_two() || !(4096..=1 << 30).contains(&c.ring_bytes) {
             return bad(
                 "ring bytes",
-                format!("{} is not a power of two in 4096..=1073741824", c.ring_bytes),
+                format!(
+                    "{} is not a power of two in 4096..=1073741824",
+                    c.ring_bytes
+                ),
             );
         }
         if c.max_sockets == 0 || c.max_traces == 0 {

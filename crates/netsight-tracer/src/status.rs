@@ -127,7 +127,9 @@ impl Shared {
             ring_bytes: cfg.ring_bytes,
             capacity: cfg.queue_capacity as u64,
             running: AtomicBool::new(true),
-            workers: (0..cfg.workers).map(|_| WorkerCounters::default()).collect(),
+            workers: (0..cfg.workers)
+                .map(|_| WorkerCounters::default())
+                .collect(),
             data_records: AtomicU64::new(0),
             l7_records: AtomicU64::new(0),
             protocols: Mutex::new(BTreeMap::new()),

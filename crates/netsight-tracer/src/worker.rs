@@ -117,7 +117,8 @@ impl Worker {
         self.tracker.expire(now, &mut self.produced);
         let idle = self.cfg.l7_timeout_ns.saturating_mul(3);
         if self.produced.is_empty() {
-            self.sockets.retain(|_, k| now.saturating_sub(k.last_ns) < idle);
+            self.sockets
+                .retain(|_, k| now.saturating_sub(k.last_ns) < idle);
         }
         self.deliver_l7()
     }
@@ -150,8 +151,7 @@ impl Worker {
             known.info = SocketInfo::of(&d);
         }
         if gap {
-            self.tracker
-                .lost(d.socket_id, d.ts_ns, &mut self.produced);
+            self.tracker.lost(d.socket_id, d.ts_ns, &mut self.produced);
         }
         if self.cfg.l7_records {
             let seg = Segment {

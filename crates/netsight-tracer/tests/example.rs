@@ -54,9 +54,19 @@ fn print_records_shows_an_http_exchange() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let l7: Vec<&str> = text.lines().filter(|l| l.starts_with("l7 ")).collect();
-    assert_eq!(l7.len(), 2, "stdout: {text} stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        l7.len(),
+        2,
+        "stdout: {text} stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(l7.iter().any(|l| l.contains("role=Client")), "{text}");
     assert!(l7.iter().any(|l| l.contains("role=Server")), "{text}");
-    assert!(l7.iter().all(|l| l.contains("protocol=http1") && l.contains("status=Ok")));
-    assert!(text.contains("status state=Stopped kernel_lost=0 user_lost=0 l7_records=2"), "{text}");
+    assert!(l7
+        .iter()
+        .all(|l| l.contains("protocol=http1") && l.contains("status=Ok")));
+    assert!(
+        text.contains("status state=Stopped kernel_lost=0 user_lost=0 l7_records=2"),
+        "{text}"
+    );
 }

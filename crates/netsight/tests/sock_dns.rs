@@ -24,11 +24,27 @@ impl Drop for Dnsmasq {
 
 fn start_dnsmasq(ns: &str, port: u16) -> Dnsmasq {
     let child = Command::new("ip")
-        .args(["netns", "exec", ns, "dnsmasq", "-k", "--no-resolv", "--no-hosts"])
-        .args(["--listen-address=10.77.0.2", "--bind-interfaces", "--user=root"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "dnsmasq",
+            "-k",
+            "--no-resolv",
+            "--no-hosts",
+        ])
+        .args([
+            "--listen-address=10.77.0.2",
+            "--bind-interfaces",
+            "--user=root",
+        ])
         .arg(format!("--port={port}"))
         .args(["--local=/test/", "--address=/www.netsight.test/10.1.2.3"])
-        .args(["--address=/www.netsight.test/fd00::7", "--pid-file=", "--log-facility=-"])
+        .args([
+            "--address=/www.netsight.test/fd00::7",
+            "--pid-file=",
+            "--log-facility=-",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -55,7 +71,15 @@ struct Query {
 
 fn dig(ns: &str, port: u16, q: &Query) -> u64 {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, "dig", "@10.77.0.2", "-p", &port.to_string()]);
+    c.args([
+        "netns",
+        "exec",
+        ns,
+        "dig",
+        "@10.77.0.2",
+        "-p",
+        &port.to_string(),
+    ]);
     c.args([q.name, q.qtype, "+tries=1", "+time=2", "+noedns"]);
     if q.tcp {
         c.arg("+tcp");
@@ -70,11 +94,41 @@ fn dig(ns: &str, port: u16, q: &Query) -> u64 {
 
 fn queries() -> [Query; 5] {
     [
-        Query { name: "www.netsight.test", qtype: "A", tcp: false, rcode: "NOERROR", answers: 1 },
-        Query { name: "www.netsight.test", qtype: "AAAA", tcp: false, rcode: "NOERROR", answers: 1 },
-        Query { name: "nothing.test", qtype: "A", tcp: false, rcode: "NXDOMAIN", answers: 0 },
-        Query { name: "www.netsight.test", qtype: "A", tcp: true, rcode: "NOERROR", answers: 1 },
-        Query { name: "nothing.test", qtype: "AAAA", tcp: true, rcode: "NXDOMAIN", answers: 0 },
+        Query {
+            name: "www.netsight.test",
+            qtype: "A",
+            tcp: false,
+            rcode: "NOERROR",
+            answers: 1,
+        },
+        Query {
+            name: "www.netsight.test",
+            qtype: "AAAA",
+            tcp: false,
+            rcode: "NOERROR",
+            answers: 1,
+        },
+        Query {
+            name: "nothing.test",
+            qtype: "A",
+            tcp: false,
+            rcode: "NXDOMAIN",
+            answers: 0,
+        },
+        Query {
+            name: "www.netsight.test",
+            qtype: "A",
+            tcp: true,
+            rcode: "NOERROR",
+            answers: 1,
+        },
+        Query {
+            name: "nothing.test",
+            qtype: "AAAA",
+            tcp: true,
+            rcode: "NXDOMAIN",
+            answers: 0,
+        },
     ]
 }
 
@@ -105,7 +159,13 @@ fn dns_records_over_udp_and_tcp() {
     let l7 = of_type(&lines, "l7");
     for (q, pid) in queries.iter().zip(&pids) {
         let mine: Vec<&&Value> = l7.iter().filter(|r| r["pid"] == *pid).collect();
-        assert_eq!(mine.len(), 1, "one record for dig {} {}: {mine:#?}", q.name, q.qtype);
+        assert_eq!(
+            mine.len(),
+            1,
+            "one record for dig {} {}: {mine:#?}",
+            q.name,
+            q.qtype
+        );
         let r = mine[0];
         assert_eq!(r["protocol"], "dns");
         assert_eq!(r["role"], "client");

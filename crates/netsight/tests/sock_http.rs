@@ -147,7 +147,15 @@ fn http_records_match_curl_and_nginx() {
     let k = 12;
     let paths = random_paths("k", k);
     let mut curl = Command::new("ip");
-    curl.args(["netns", "exec", &net.a, "curl", "-s", "-w", "%{http_code} %{time_total}\\n"]);
+    curl.args([
+        "netns",
+        "exec",
+        &net.a,
+        "curl",
+        "-s",
+        "-w",
+        "%{http_code} %{time_total}\\n",
+    ]);
     for p in &paths {
         curl.arg(format!("http://10.77.0.2:{port}{p}"));
         curl.args(["-o", "/dev/null"]);
@@ -168,7 +176,11 @@ fn http_records_match_curl_and_nginx() {
 
     let n = 6;
     let piped = random_paths("p", n);
-    let report = common::client(python(&net.a, PIPELINE, &[&port.to_string(), &piped.join(",")]));
+    let report = common::client(python(
+        &net.a,
+        PIPELINE,
+        &[&port.to_string(), &piped.join(",")],
+    ));
     let pipe_pid = report[0]["pid"].as_u64().unwrap();
     let pipe_codes: Vec<u64> = report[0]["codes"]
         .as_array()
@@ -188,16 +200,27 @@ fn http_records_match_curl_and_nginx() {
     assert_matches(&client, &paths, &codes);
     for (r, t) in client.iter().zip(&times) {
         let limit = (t * 1e6).ceil() as u64;
-        assert!(r["latency_us"].as_u64().unwrap() <= limit, "{r} vs curl's {t} s");
+        assert!(
+            r["latency_us"].as_u64().unwrap() <= limit,
+            "{r} vs curl's {t} s"
+        );
     }
     let worker = of_type(&lines, "l7")
         .into_iter()
         .find(|r| r["comm"] == "nginx")
         .map(|r| r["pid"].as_u64().unwrap())
         .expect("an nginx record");
-    assert_ne!(worker, nginx.master_pid(), "the worker serves, not the master");
+    assert_ne!(
+        worker,
+        nginx.master_pid(),
+        "the worker serves, not the master"
+    );
     assert_matches(&l7_of(&lines, worker, "server", "/k/"), &paths, &codes);
-    assert_matches(&l7_of(&lines, pipe_pid, "client", "/p/"), &piped, &pipe_codes);
+    assert_matches(
+        &l7_of(&lines, pipe_pid, "client", "/p/"),
+        &piped,
+        &pipe_codes,
+    );
     assert_matches(&l7_of(&lines, worker, "server", "/p/"), &piped, &pipe_codes);
     let all_l7 = of_type(&lines, "l7").len();
     assert_eq!(all_l7, 2 * (k + n), "no other record on the port");

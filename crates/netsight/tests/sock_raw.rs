@@ -75,7 +75,10 @@ fn raw_records_equal_what_the_application_wrote() {
     sizes.push("20000".into());
     let sizes = sizes.join(",");
     let port_s = port.to_string();
-    let capture = Capture::start(&net.a, &format!("tcp and src host 10.77.0.1 and dst port {port}"));
+    let capture = Capture::start(
+        &net.a,
+        &format!("tcp and src host 10.77.0.1 and dst port {port}"),
+    );
     let sock = SockRun::start(&["--raw", "--port", &port_s, "--payload-bytes", "16384"]);
     let server = Server::start(python(&net.b, SERVER, &[&port_s, &sizes]));
     let report = common::client(python(&net.a, CLIENT, &[&port_s, &sizes]));
@@ -92,7 +95,10 @@ fn raw_records_equal_what_the_application_wrote() {
     let writes = report[0]["writes"].as_array().unwrap();
     let client = records_of(&lines, pid, port);
     assert_gapless(&client);
-    let egress: Vec<&&Value> = client.iter().filter(|r| r["direction"] == "egress").collect();
+    let egress: Vec<&&Value> = client
+        .iter()
+        .filter(|r| r["direction"] == "egress")
+        .collect();
     assert_eq!(egress.len(), writes.len(), "one record per write");
     let starts: Vec<u32> = packets.iter().map(|p| p.0).collect();
     let mut stream = Vec::new();
@@ -103,9 +109,16 @@ fn raw_records_equal_what_the_application_wrote() {
         assert_eq!(r["syscall_len"], ret, "{r}");
         let cap = ret.min(16384) as usize;
         assert_eq!(r["cap_len"], cap as u64);
-        assert_eq!(unbase64(r["payload"].as_str().unwrap()), &wrote[..cap], "payload of {r}");
+        assert_eq!(
+            unbase64(r["payload"].as_str().unwrap()),
+            &wrote[..cap],
+            "payload of {r}"
+        );
         let seq = r["tcp_seq"].as_u64().unwrap() as u32;
-        assert!(starts.contains(&seq), "tcp_seq {seq} is no packet's first byte: {packets:?}");
+        assert!(
+            starts.contains(&seq),
+            "tcp_seq {seq} is no packet's first byte: {packets:?}"
+        );
         assert_eq!(r["l7_hint"], "unknown");
         stream.extend_from_slice(&wrote);
     }
@@ -118,7 +131,10 @@ fn raw_records_equal_what_the_application_wrote() {
     let mut server_side = server_side;
     server_side.sort_by_key(|r| r["cap_seq"].as_u64());
     assert_gapless(&server_side);
-    let reads: Vec<&&Value> = server_side.iter().filter(|r| r["direction"] == "ingress").collect();
+    let reads: Vec<&&Value> = server_side
+        .iter()
+        .filter(|r| r["direction"] == "ingress")
+        .collect();
     let mut got = Vec::new();
     let mut next_seq = egress[0]["tcp_seq"].as_u64().unwrap() as u32;
     for r in &reads {
@@ -128,7 +144,10 @@ fn raw_records_equal_what_the_application_wrote() {
         got.extend(unbase64(r["payload"].as_str().unwrap()));
     }
     assert_eq!(got.len(), stream.len());
-    assert!(got == stream, "the server's reads differ from the client's writes");
+    assert!(
+        got == stream,
+        "the server's reads differ from the client's writes"
+    );
 }
 
 fn hex(s: &str) -> Vec<u8> {

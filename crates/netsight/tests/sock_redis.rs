@@ -28,7 +28,14 @@ impl Drop for Redis {
 
 fn start_redis(ns: &str, port: u16) -> Redis {
     let child = Command::new("ip")
-        .args(["netns", "exec", ns, "redis-server", "--port", &port.to_string()])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "redis-server",
+            "--port",
+            &port.to_string(),
+        ])
         .args(["--bind", "10.77.0.2", "--save", "", "--appendonly", "no"])
         .args(["--requirepass", PASSWORD, "--dir", "/tmp"])
         .stdout(Stdio::null())
@@ -61,7 +68,12 @@ fn commands() -> Vec<(String, &'static str, Option<String>, bool)> {
         out.push((line, name, k, false));
     }
     // INCR on a list: WRONGTYPE.
-    out.push(("LPUSH badkey x".into(), "LPUSH", Some("badkey".into()), false));
+    out.push((
+        "LPUSH badkey x".into(),
+        "LPUSH",
+        Some("badkey".into()),
+        false,
+    ));
     out.push(("INCR badkey".into(), "INCR", Some("badkey".into()), true));
     out
 }
@@ -75,7 +87,15 @@ fn redis_records_match_the_commands() {
     let sock = SockRun::start(&["--port", &port.to_string()]);
     let cmds = commands();
     let mut cli = Command::new("ip")
-        .args(["netns", "exec", &net.a, "redis-cli", "-h", "10.77.0.2", "-p"])
+        .args([
+            "netns",
+            "exec",
+            &net.a,
+            "redis-cli",
+            "-h",
+            "10.77.0.2",
+            "-p",
+        ])
         .arg(port.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -83,7 +103,11 @@ fn redis_records_match_the_commands() {
         .unwrap();
     let cli_pid = u64::from(cli.id());
     let script: String = cmds.iter().map(|c| format!("{}\n", c.0)).collect();
-    cli.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    cli.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = cli.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("WRONGTYPE"));
     sock.wait_for("l7", 2 * cmds.len());
@@ -121,5 +145,9 @@ fn redis_records_match_the_commands() {
         .into_iter()
         .filter(|r| r["role"] == "server" && r["comm"] == "redis-server")
         .count();
-    assert_eq!(server, cmds.len() + extra, "the server sees each command once");
+    assert_eq!(
+        server,
+        cmds.len() + extra,
+        "the server sees each command once"
+    );
 }

@@ -54,7 +54,14 @@ fn status_from_another_process_matches_the_run() {
     for i in 0..k {
         let path = if i == 2 { "/missing" } else { "/" };
         common::sh(&[
-            "ip", "netns", "exec", &net.a, "curl", "-s", "-o", "/dev/null",
+            "ip",
+            "netns",
+            "exec",
+            &net.a,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
             &format!("http://10.77.0.2:{port}{path}"),
         ]);
     }
@@ -119,7 +126,11 @@ fn a_tiny_ring_under_a_burst_counts_every_loss() {
     let sock = SockRun::start(&["--raw", "--port", &port_s, "--ring-bytes", "4096"]);
     let server = Server::start(python(&net.b, BURST_SERVER, &[&port_s]));
     let writes = 20000;
-    let report = common::client(python(&net.a, BURST_CLIENT, &[&port_s, &writes.to_string()]));
+    let report = common::client(python(
+        &net.a,
+        BURST_CLIENT,
+        &[&port_s, &writes.to_string()],
+    ));
     assert_eq!(report[0]["writes"], writes);
     let reads = server.finish()["reads"].as_u64().unwrap();
     std::thread::sleep(Duration::from_millis(500));
@@ -139,7 +150,10 @@ fn a_tiny_ring_under_a_burst_counts_every_loss() {
         .map(|l| l["user"].as_u64().unwrap())
         .sum();
     assert_eq!(user_in_stream, user_lost);
-    assert_eq!(status["kernel_lost"], kernel_lost, "status saw the same losses");
+    assert_eq!(
+        status["kernel_lost"], kernel_lost,
+        "status saw the same losses"
+    );
     let printed = of_type(&lines, "data").len() as u64;
     assert_eq!(
         printed + kernel_lost + user_lost,

@@ -57,9 +57,17 @@ fn a_proxy_forwards_with_one_trace_id() {
     let inode = common::netns_inode(&net.b).to_string();
     let sock = SockRun::start(&["--raw", "--netns", &inode]);
     let upstream = Server::start(python(&net.b, UPSTREAM, &[&back.to_string()]));
-    let proxy = Server::start(python(&net.b, PROXY, &[&front.to_string(), &back.to_string()]));
+    let proxy = Server::start(python(
+        &net.b,
+        PROXY,
+        &[&front.to_string(), &back.to_string()],
+    ));
     let n = 8;
-    common::client(python(&net.a, CLIENT, &[&front.to_string(), &n.to_string()]));
+    common::client(python(
+        &net.a,
+        CLIENT,
+        &[&front.to_string(), &n.to_string()],
+    ));
     let proxy_pid = proxy.finish()["pid"].as_u64().unwrap();
     let _ = upstream.finish();
     let lines = sock.stop();
@@ -88,6 +96,9 @@ fn a_proxy_forwards_with_one_trace_id() {
         assert_ne!(reply, 0);
         assert_ne!(reply, request);
         assert_eq!(to_client[i]["trace_id"], reply, "reply {i} forwarded");
-        assert!(ids.insert(request) && ids.insert(reply), "ids are not reused");
+        assert!(
+            ids.insert(request) && ids.insert(reply),
+            "ids are not reused"
+        );
     }
 }

@@ -116,7 +116,10 @@ pub fn unbase64(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for chunk in bytes.chunks(4) {
         let v: Vec<u32> = chunk.iter().map(|&c| u32::from(val(c))).collect();
-        let n = v.iter().enumerate().fold(0u32, |n, (i, x)| n | x << (18 - 6 * i));
+        let n = v
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, x)| n | x << (18 - 6 * i));
         out.push((n >> 16) as u8);
         if v.len() > 2 {
             out.push((n >> 8) as u8);
@@ -138,7 +141,9 @@ pub struct Capture {
 impl Capture {
     pub fn start(ns: &str, filter: &str) -> Self {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "tcpdump", "-l", "-nn", "-S", "-i", "any"])
+            .args([
+                "netns", "exec", ns, "tcpdump", "-l", "-nn", "-S", "-i", "any",
+            ])
             .arg(filter)
             .stderr(Stdio::piped())
             .stdout(Stdio::piped())

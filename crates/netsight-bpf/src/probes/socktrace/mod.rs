@@ -222,7 +222,12 @@ impl SockTraceProbe {
         if !self.links.is_empty() {
             return Ok(());
         }
-        let off: Vec<&str> = self.hooks.iter().filter(|h| !h.on).map(|h| h.name).collect();
+        let off: Vec<&str> = self
+            .hooks
+            .iter()
+            .filter(|h| !h.on)
+            .map(|h| h.name)
+            .collect();
         self.links = loader::attach_all(self.skel.object_mut(), &off)?;
         Ok(())
     }

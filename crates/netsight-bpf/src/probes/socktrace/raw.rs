@@ -147,9 +147,8 @@ mod tests {
     fn bytes_of(h: &sock_data, payload: &[u8]) -> Vec<u8> {
         // SAFETY: sock_data is a repr(C) plain-old-data struct; viewing it
         // as bytes for its exact size is valid.
-        let head = unsafe {
-            std::slice::from_raw_parts((h as *const sock_data).cast::<u8>(), HEADER)
-        };
+        let head =
+            unsafe { std::slice::from_raw_parts((h as *const sock_data).cast::<u8>(), HEADER) };
         [head, payload].concat()
     }
 

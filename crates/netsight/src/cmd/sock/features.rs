@@ -38,10 +38,16 @@ pub fn doctor_features() -> Vec<Feature> {
                 "{e}; needs tp_btf on sock:sock_send_length/sock_recv_length (Linux 6.3+) \
                  and bpf_task_pt_regs; the syscall-tracepoint fallback is not built"
             );
-            return vec![row(capture, "off", why.clone()), row("socket data tracer: L7 records (sock)", "off", why)];
+            return vec![
+                row(capture, "off", why.clone()),
+                row("socket data tracer: L7 records (sock)", "off", why),
+            ];
         }
     };
-    let close = probe.hooks().iter().find(|h| h.tracepoint == "sock:inet_sock_set_state");
+    let close = probe
+        .hooks()
+        .iter()
+        .find(|h| h.tracepoint == "sock:inet_sock_set_state");
     let (close_status, close_reason) = match close {
         Some(h) if h.on => ("on", String::new()),
         Some(h) => ("degraded", h.reason.clone()),
@@ -61,7 +67,11 @@ pub fn doctor_features() -> Vec<Feature> {
             "no user buffer in the syscall: sendfile/splice bytes and io_uring calls are \
              counted (sock status), not captured",
         ),
-        row("socket data tracer: close tracking", close_status, close_reason),
+        row(
+            "socket data tracer: close tracking",
+            close_status,
+            close_reason,
+        ),
         row(
             "socket data tracer: L7 records http1 dns redis (sock)",
             "on",

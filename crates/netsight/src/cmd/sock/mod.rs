@@ -112,7 +112,11 @@ fn protocols(names: &[String]) -> anyhow::Result<Vec<Protocol>> {
             Protocol::ALL
                 .into_iter()
                 .find(|p| p.name() == n.to_ascii_lowercase())
-                .ok_or_else(|| usage(format!("--protocol: unknown protocol '{n}' (expected: http1 dns redis)")))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--protocol: unknown protocol '{n}' (expected: http1 dns redis)"
+                    ))
+                })
         })
         .collect()
 }
@@ -137,7 +141,10 @@ fn config(args: &SockArgs) -> anyhow::Result<netsight_tracer::Config> {
         protocols: protocols(&args.protocols)?,
     };
     Builder::new()
-        .name(format!("netsight sock{}", if args.raw { " --raw" } else { "" }))
+        .name(format!(
+            "netsight sock{}",
+            if args.raw { " --raw" } else { "" }
+        ))
         .payload_bytes(args.payload_bytes)
         .ring_bytes(args.ring_bytes)
         .workers(usize::from(args.workers))
@@ -188,12 +195,7 @@ pub fn run(args: SockArgs) -> anyhow::Result<()> {
 }
 
 /// Records per protocol and every loss, once at the end.
-fn summary(
-    out: &mut dyn Write,
-    printer: &Printer,
-    s: &Status,
-    json: bool,
-) -> std::io::Result<()> {
+fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> std::io::Result<()> {
     let printed: &BTreeMap<String, u64> = printer.per_protocol();
     if json {
         let line = serde_json::json!({
@@ -210,7 +212,11 @@ fn summary(
         out,
         "summary: records: {}; lost in kernel {}, in user space {}; peek reads skipped {}, \
          sendfile {} B, splice {} B, io_uring {} B not captured",
-        if per.is_empty() { "none".into() } else { per.join(", ") },
+        if per.is_empty() {
+            "none".into()
+        } else {
+            per.join(", ")
+        },
         s.kernel_lost,
         s.user_lost,
         s.uncaptured.peek_reads,

@@ -183,7 +183,17 @@ impl Printer {
             writeln!(
                 out,
                 "{:<27} {:>7} {:<15} {:<7} {:<9} {:>7} {:>5} {:>9} {:>4} {:>10}  {:<44} PAYLOAD",
-                "TIME", "PID", "COMM", "DIR", "SYSCALL", "LEN", "CAP", "SOCKET", "SEQ", "TCP_SEQ", "LOCAL -> REMOTE"
+                "TIME",
+                "PID",
+                "COMM",
+                "DIR",
+                "SYSCALL",
+                "LEN",
+                "CAP",
+                "SOCKET",
+                "SEQ",
+                "TCP_SEQ",
+                "LOCAL -> REMOTE"
             )
         } else {
             writeln!(
@@ -204,7 +214,10 @@ impl Printer {
     }
 
     fn data(&mut self, out: &mut dyn Write, d: &DataRecord) -> std::io::Result<()> {
-        *self.per_protocol.entry(d.l7_hint.name().into()).or_default() += 1;
+        *self
+            .per_protocol
+            .entry(d.l7_hint.name().into())
+            .or_default() += 1;
         let ts = self.clock.at(d.ts_ns);
         if self.json {
             let j = DataJson {
