@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage};
+use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, ProgramCost};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,14 @@ pub struct HookStatus {
 pub struct MapStatus {
     pub used: u64,
     pub max: u64,
+}
+
+/// One program's cost (zero unless kernel.bpf_stats_enabled is on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramStatus {
+    pub program: String,
+    pub runs: u64,
+    pub run_time_ns: u64,
 }
 
 /// One worker's queue.
@@ -70,6 +78,7 @@ pub struct Status {
     pub name: String,
     pub state: State,
     pub hooks: Vec<HookStatus>,
+    pub programs: Vec<ProgramStatus>,
     pub payload_bytes: u32,
     pub ring_bytes: u32,
     /// Records lost in the kernel (ring buffer full).
@@ -102,6 +111,7 @@ pub(crate) struct KernelView {
     pub hooks: Vec<Hook>,
     pub counters: KernelCounters,
     pub maps: MapUsage,
+    pub costs: Vec<ProgramCost>,
 }
 
 /// Counters shared by the poll thread, the workers and status readers.
@@ -164,8 +174,8 @@ impl Shared {
             })
             .collect();
         let protocols = self.protocols.lock().map(|p| p.clone()).unwrap_or_default();
-        let (hooks, c, m) = match self.kernel.lock() {
-            Ok(k) => (k.hooks.clone(), k.counters, k.maps),
+        let (hooks, c, m, costs) = match self.kernel.lock() {
+            Ok(k) => (k.hooks.clone(), k.counters, k.maps, k.costs.clone()),
             Err(_) => Default::default(),
         };
         Status {
@@ -183,6 +193,14 @@ impl Shared {
                     program: h.name.into(),
                     on: h.on,
                     reason: h.reason.clone(),
+                })
+                .collect(),
+            programs: costs
+                .into_iter()
+                .map(|c| ProgramStatus {
+                    program: c.name,
+                    runs: c.run_cnt,
+                    run_time_ns: c.run_time_ns,
                 })
                 .collect(),
             payload_bytes: self.payload_bytes,

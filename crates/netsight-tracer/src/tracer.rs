@@ -73,11 +73,12 @@ impl Dispatcher {
 
 fn refresh(probe: &SockTraceProbe, shared: &Shared, with_maps: bool) {
     let counters = probe.counters();
-    let maps = with_maps.then(|| probe.map_usage());
+    let slow = with_maps.then(|| (probe.map_usage(), probe.program_costs()));
     if let Ok(mut k) = shared.kernel.lock() {
         k.counters = counters;
-        if let Some(m) = maps {
-            k.maps = m;
+        if let Some((maps, costs)) = slow {
+            k.maps = maps;
+            k.costs = costs;
         }
     }
 }
