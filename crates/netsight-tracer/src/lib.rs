@@ -46,9 +46,7 @@ pub use netsight_events::sockdata::{DataRecord, Direction, L7Hint, MsgType, Sysc
 pub use netsight_l7::{L7Record, Protocol, Role, Status as L7Status};
 pub use publish::{query, running_tracers, TRACERS_DIR};
 pub use record::{Event, L7Event, Losses, SocketInfo};
-pub use status::{
-    HookStatus, MapStatus, ProgramStatus, State, Status, Uncaptured, WorkerStatus,
-};
+pub use status::{HookStatus, MapStatus, ProgramStatus, State, Status, Uncaptured, WorkerStatus};
 pub use tracer::{Stopped, Tracer};
 
 /// Why the tracer could not start.

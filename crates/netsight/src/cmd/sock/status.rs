@@ -43,10 +43,17 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
         let on = if h.on { "on " } else { "off" };
         writeln!(out, "  {on} {:<26} {}", h.tracepoint, h.reason)?;
     }
-    writeln!(out, "Programs (run time kept only with kernel.bpf_stats_enabled=1)")?;
+    writeln!(
+        out,
+        "Programs (run time kept only with kernel.bpf_stats_enabled=1)"
+    )?;
     for p in &t.programs {
         let per_run = p.run_time_ns.checked_div(p.runs).unwrap_or(0);
-        writeln!(out, "  {:<16} runs {:>12}  {per_run} ns/run", p.program, p.runs)?;
+        writeln!(
+            out,
+            "  {:<16} runs {:>12}  {per_run} ns/run",
+            p.program, p.runs
+        )?;
     }
     writeln!(out, "Queues")?;
     for (i, w) in t.workers.iter().enumerate() {
