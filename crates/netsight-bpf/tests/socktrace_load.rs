@@ -59,6 +59,7 @@ fn captures_a_loopback_exchange() {
     let deadline = Instant::now() + Duration::from_secs(3);
     while got.borrow().len() < 3 && Instant::now() < deadline {
         ring.poll(Duration::from_millis(100)).unwrap();
+        ring.consume().unwrap();
     }
     let got = got.borrow();
     let sent: Vec<_> = got

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netsight_bpf::probes::socktrace::{Received, SockTraceProbe};
+use netsight_bpf::probes::socktrace::{Received, SockTraceProbe, DRAIN_EVERY};
 use netsight_events::sockdata::KernelRecord;
 
 use crate::publish::Publisher;
@@ -129,7 +129,9 @@ fn poll_loop(
             shared.running.store(!paused, Ordering::Relaxed);
         }
         // A signal (the user's Ctrl-C) interrupts the wait: not an error.
-        let _ = ring.poll(POLL);
+        // The kernel wakes us only for a quarter-full ring: drain on a timer.
+        let _ = ring.poll(DRAIN_EVERY);
+        let _ = ring.consume();
         let with_maps = maps_at.elapsed() >= MAP_USAGE_EVERY;
         if with_maps {
             maps_at = Instant::now();

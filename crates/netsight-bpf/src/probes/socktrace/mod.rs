@@ -30,6 +30,9 @@ use skel::{SocktraceSkel, SocktraceSkelBuilder};
 pub const PAYLOAD_MAX: u32 = 16384;
 /// iovecs read per vectored syscall (IOV_MAX_CAPTURED in socktrace.h).
 pub const IOV_MAX_CAPTURED: u32 = 16;
+/// How often a reader must drain the ring (`RingBuffer::consume`): the
+/// kernel side wakes it only when a quarter of the ring is waiting.
+pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 /// Processes `pids` can name at once (MAX_PID_FILTER in the C).
 pub const MAX_PID_FILTER: usize = 8;
 
@@ -133,6 +136,9 @@ fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Resul
         return Ok(());
     };
     ro.payload_bytes = s.payload_bytes.min(PAYLOAD_MAX);
+    // A quarter of the ring waiting wakes the reader; below that it drains
+    // the ring on its timer ([`DRAIN_EVERY`]).
+    ro.wakeup_bytes = u64::from(s.ring_bytes / 4);
     ro.tracer_tgid = std::process::id();
     for (slot, pid) in ro.filter_pids.iter_mut().zip(&s.pids) {
         *slot = *pid;
