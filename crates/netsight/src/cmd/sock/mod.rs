@@ -167,18 +167,24 @@ pub fn run(args: SockArgs) -> anyhow::Result<()> {
     let tracer = Tracer::start(cfg).map_err(|e| anyhow::anyhow!("starting the tracer: {e}"))?;
     eprintln!("netsight: tracing socket data (Ctrl-C to stop)");
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printer = Printer::new(args.json, args.raw);
     if !args.quiet {
         printer.header(&mut out)?;
     }
     let mut printed = 0u64;
     let reached = |n: u64| args.count.is_some_and(|c| n >= c);
+    let events = tracer.events();
     while !signals::stop_requested() && !reached(printed) {
-        match tracer.events().recv_timeout(Duration::from_millis(100)) {
+        match events.recv_timeout(Duration::from_millis(100)) {
             Ok(e) => printed += printer.event(&mut out, &e)?,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        // Whatever else is waiting, then one flush (not one per record).
+        while !reached(printed) {
+            let Ok(e) = events.try_recv() else { break };
+            printed += printer.event(&mut out, &e)?;
         }
         out.flush()?;
     }

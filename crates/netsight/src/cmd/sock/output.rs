@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netsight_events::time::rfc3339_micros;
 use netsight_export::http::base64;
+use netsight_l7::{ReplyKind, Request, Response};
 use netsight_tracer::{DataRecord, Event, L7Event, L7Record, Losses};
 use serde::Serialize;
 
@@ -133,28 +134,33 @@ fn payload_text(bytes: &[u8]) -> String {
     }
 }
 
+/// "GET /index.html", "A example.com", "SET key".
 fn request_summary(r: &L7Record) -> String {
-    match serde_json::to_value(&r.request) {
-        Ok(serde_json::Value::Object(m)) => m
-            .values()
-            .filter_map(|v| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+    match &r.request {
+        Some(Request::Http1(h)) => format!("{} {}", h.method, h.path),
+        Some(Request::Dns(d)) => format!(
+            "{} {}",
+            d.qtype.as_deref().unwrap_or("?"),
+            d.qname.as_deref().unwrap_or("?")
+        ),
+        Some(Request::Redis(c)) => match &c.key {
+            Some(k) => format!("{} {k}", c.command),
+            None => c.command.clone(),
+        },
         _ => "-".into(),
     }
 }
 
+/// "200", "NOERROR 1", "ok" / "error".
 fn response_summary(r: &L7Record) -> String {
-    match serde_json::to_value(&r.response) {
-        Ok(serde_json::Value::Object(m)) => m
-            .values()
-            .map(|v| v.to_string().trim_matches('"').to_string())
-            .collect::<Vec<_>>()
-            .join(" "),
+    match &r.response {
+        Some(Response::Http1(h)) => h.status.to_string(),
+        Some(Response::Dns(d)) => format!("{} {}", d.rcode, d.answers),
+        Some(Response::Redis(x)) => match x.reply {
+            ReplyKind::Ok => "ok".into(),
+            ReplyKind::Error => "error".into(),
+            _ => "value".into(),
+        },
         _ => "-".into(),
     }
 }
