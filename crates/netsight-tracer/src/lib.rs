@@ -38,6 +38,7 @@ mod config;
 mod publish;
 mod record;
 mod status;
+mod stream;
 mod tracer;
 mod worker;
 
@@ -47,6 +48,7 @@ pub use netsight_l7::{L7Record, Protocol, Role, Status as L7Status};
 pub use publish::{query, running_tracers, TRACERS_DIR};
 pub use record::{Event, L7Event, Losses, SocketInfo};
 pub use status::{HookStatus, MapStatus, ProgramStatus, State, Status, Uncaptured, WorkerStatus};
+pub use stream::EventStream;
 pub use tracer::{Stopped, Tracer};
 
 /// Why the tracer could not start.

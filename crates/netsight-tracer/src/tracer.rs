@@ -5,9 +5,11 @@
 //! ring reader); a slow consumer of the stream blocks the workers, which
 //! fills their queues: every loss is counted where it happens.
 
+use std::cell::RefCell;
 use std::ops::ControlFlow;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,13 +20,17 @@ use netsight_events::sockdata::KernelRecord;
 use crate::publish::Publisher;
 use crate::record::{Event, Losses};
 use crate::status::{Shared, Status};
+use crate::stream::EventStream;
 use crate::worker::Worker;
 use crate::{Config, Error};
 
 const POLL: Duration = Duration::from_millis(100);
 const MAP_USAGE_EVERY: Duration = Duration::from_secs(1);
-/// Events buffered between the workers and the reader.
-const STREAM_CAPACITY: usize = 4096;
+/// Batches buffered between the workers and the reader.
+const STREAM_BATCHES: usize = 64;
+/// Records handed between threads at once: one wakeup per batch, not per
+/// record (a futex wake and a context switch cost microseconds).
+pub(crate) const BATCH: usize = 256;
 
 #[derive(Default)]
 struct Control {
@@ -36,7 +42,7 @@ struct Control {
 pub struct Tracer {
     shared: Arc<Shared>,
     control: Arc<Control>,
-    events: Receiver<Event>,
+    events: EventStream,
     poll: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     _publisher: Option<Publisher>,
@@ -48,26 +54,55 @@ pub struct Stopped {
     pub remaining: Vec<Event>,
 }
 
-/// Sends each record to the worker that owns its socket.
+/// Sends each record to the worker that owns its socket, in batches.
 struct Dispatcher {
-    queues: Vec<SyncSender<KernelRecord>>,
+    queues: Vec<SyncSender<Vec<KernelRecord>>>,
+    pending: Vec<Vec<KernelRecord>>,
     shared: Arc<Shared>,
 }
 
 impl Dispatcher {
-    fn dispatch(&self, r: Received) {
+    fn new(queues: Vec<SyncSender<Vec<KernelRecord>>>, shared: Arc<Shared>) -> Self {
+        let pending = queues.iter().map(|_| Vec::with_capacity(BATCH)).collect();
+        Dispatcher {
+            queues,
+            pending,
+            shared,
+        }
+    }
+
+    fn dispatch(&mut self, r: Received) {
         let id = match &r.record {
             KernelRecord::Data(d) => d.socket_id,
             KernelRecord::Close { socket_id, .. } => *socket_id,
         };
         let w = (id % self.queues.len() as u64) as usize;
+        self.pending[w].push(r.record);
+        if self.pending[w].len() >= BATCH {
+            self.flush(w);
+        }
+    }
+
+    /// A full queue drops the batch, every record of it counted.
+    fn flush(&mut self, w: usize) {
+        if self.pending[w].is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending[w], Vec::with_capacity(BATCH));
+        let n = batch.len() as u64;
         let counters = &self.shared.workers[w];
-        match self.queues[w].try_send(r.record) {
-            Ok(()) => counters.enqueued.fetch_add(1, Ordering::Relaxed),
+        match self.queues[w].try_send(batch) {
+            Ok(()) => counters.enqueued.fetch_add(n, Ordering::Relaxed),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                counters.lost.fetch_add(1, Ordering::Relaxed)
+                counters.lost.fetch_add(n, Ordering::Relaxed)
             }
         };
+    }
+
+    fn flush_all(&mut self) {
+        for w in 0..self.queues.len() {
+            self.flush(w);
+        }
     }
 }
 
@@ -88,8 +123,8 @@ fn poll_loop(
     cfg: &Config,
     shared: &Arc<Shared>,
     control: &Control,
-    queues: Vec<SyncSender<KernelRecord>>,
-    out: &SyncSender<Event>,
+    queues: Vec<SyncSender<Vec<KernelRecord>>>,
+    out: &SyncSender<Vec<Event>>,
     ready: mpsc::Sender<Result<(), Error>>,
 ) {
     let mut probe = match SockTraceProbe::load(&cfg.kernel_settings()) {
@@ -102,11 +137,9 @@ fn poll_loop(
     if let Ok(mut k) = shared.kernel.lock() {
         k.hooks = probe.hooks().to_vec();
     }
-    let dispatcher = Dispatcher {
-        queues,
-        shared: Arc::clone(shared),
-    };
-    let ring = match probe.ring(move |r| dispatcher.dispatch(r)) {
+    let dispatcher = Rc::new(RefCell::new(Dispatcher::new(queues, Arc::clone(shared))));
+    let sink = Rc::clone(&dispatcher);
+    let ring = match probe.ring(move |r| sink.borrow_mut().dispatch(r)) {
         Ok(r) => r,
         Err(e) => {
             let _ = ready.send(Err(Error::Load(e)));
@@ -132,6 +165,7 @@ fn poll_loop(
         // The kernel wakes us only for a quarter-full ring: drain on a timer.
         let _ = ring.poll(DRAIN_EVERY);
         let _ = ring.consume();
+        dispatcher.borrow_mut().flush_all();
         let with_maps = maps_at.elapsed() >= MAP_USAGE_EVERY;
         if with_maps {
             maps_at = Instant::now();
@@ -142,11 +176,12 @@ fn poll_loop(
     probe.detach();
     shared.running.store(false, Ordering::Relaxed);
     let _ = ring.consume();
+    dispatcher.borrow_mut().flush_all();
     refresh(&probe, shared, true);
     report_losses(&probe, shared, out, &mut reported);
     // The last notice must not be dropped: stop() reads while we block.
     if let Some(delta) = unreported(&probe, shared, &reported) {
-        let _ = out.send(Event::Lost(delta));
+        let _ = out.send(vec![Event::Lost(delta)]);
     }
 }
 
@@ -169,13 +204,13 @@ fn unreported(probe: &SockTraceProbe, shared: &Shared, reported: &Losses) -> Opt
 fn report_losses(
     probe: &SockTraceProbe,
     shared: &Shared,
-    out: &SyncSender<Event>,
+    out: &SyncSender<Vec<Event>>,
     reported: &mut Losses,
 ) {
     let Some(delta) = unreported(probe, shared, reported) else {
         return;
     };
-    if out.try_send(Event::Lost(delta)).is_ok() {
+    if out.try_send(vec![Event::Lost(delta)]).is_ok() {
         reported.kernel += delta.kernel;
         reported.user += delta.user;
     }
@@ -188,11 +223,11 @@ impl Tracer {
     pub fn start(cfg: Config) -> Result<Tracer, Error> {
         let shared = Arc::new(Shared::new(&cfg));
         let control = Arc::new(Control::default());
-        let (out_tx, events) = mpsc::sync_channel(STREAM_CAPACITY);
+        let (out_tx, events) = mpsc::sync_channel(STREAM_BATCHES);
         let mut queues = Vec::new();
         let mut workers = Vec::new();
         for id in 0..cfg.workers {
-            let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
+            let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity.div_ceil(BATCH));
             queues.push(tx);
             let worker = Worker::new(id, cfg.clone(), Arc::clone(&shared), out_tx.clone());
             let handle = std::thread::Builder::new()
@@ -215,7 +250,7 @@ impl Tracer {
         let mut tracer = Tracer {
             shared: Arc::clone(&shared),
             control,
-            events,
+            events: EventStream::new(events),
             poll: Some(poll),
             workers,
             _publisher: None,
@@ -250,8 +285,8 @@ impl Tracer {
         Ok(tracer.stop().status)
     }
 
-    /// The stream of events (blocking iteration: `for e in tracer.events()`).
-    pub fn events(&self) -> &Receiver<Event> {
+    /// The stream of events (blocking iteration: `tracer.events().iter()`).
+    pub fn events(&self) -> &EventStream {
         &self.events
     }
 
@@ -299,7 +334,9 @@ impl Tracer {
         for t in threads {
             let _ = t.join();
         }
-        remaining.extend(self.events.try_iter());
+        while let Ok(e) = self.events.try_recv() {
+            remaining.push(e);
+        }
         remaining
     }
 }

@@ -27,7 +27,9 @@ pub(crate) struct Worker {
     id: usize,
     cfg: Config,
     shared: Arc<Shared>,
-    out: SyncSender<Event>,
+    out: SyncSender<Vec<Event>>,
+    /// Events of the batch in progress, sent together.
+    ready: Vec<Event>,
     tracker: Tracker,
     sockets: HashMap<u64, Known>,
     produced: Vec<L7Record>,
@@ -67,7 +69,7 @@ fn l7_transport(t: sockdata::Transport) -> netsight_l7::Transport {
 }
 
 impl Worker {
-    pub fn new(id: usize, cfg: Config, shared: Arc<Shared>, out: SyncSender<Event>) -> Self {
+    pub fn new(id: usize, cfg: Config, shared: Arc<Shared>, out: SyncSender<Vec<Event>>) -> Self {
         let tracker = Tracker::new(netsight_l7::Config {
             redact: cfg.redact,
             timeout_ns: cfg.l7_timeout_ns,
@@ -79,6 +81,7 @@ impl Worker {
             cfg,
             shared,
             out,
+            ready: Vec::new(),
             tracker,
             sockets: HashMap::new(),
             produced: Vec::new(),
@@ -87,57 +90,65 @@ impl Worker {
 
     /// Runs until the queue's sender is gone or the reader left; pending
     /// requests are then reported incomplete.
-    pub fn run(mut self, queue: Receiver<KernelRecord>) {
+    pub fn run(mut self, queue: Receiver<Vec<KernelRecord>>) {
         let mut last_tick = monotonic_ns();
         loop {
-            let alive = match queue.recv_timeout(TICK) {
-                Ok(r) => {
+            match queue.recv_timeout(TICK) {
+                Ok(batch) => {
                     self.shared.workers[self.id]
                         .dequeued
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.handle(r)
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    for r in batch {
+                        self.handle(r);
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let now = monotonic_ns();
-            if !alive || (now - last_tick >= TICK.as_nanos() as u64 && !self.tick(now)) {
-                return;
             }
+            let now = monotonic_ns();
             if now - last_tick >= TICK.as_nanos() as u64 {
                 last_tick = now;
+                self.tick(now);
+            }
+            if !self.send_ready() {
+                return;
             }
         }
         self.tracker.expire(u64::MAX, &mut self.produced);
         self.deliver_l7();
+        self.send_ready();
+    }
+
+    /// Hands the batch's events to the reader; false when it is gone.
+    fn send_ready(&mut self) -> bool {
+        if self.ready.is_empty() {
+            return true;
+        }
+        self.out.send(std::mem::take(&mut self.ready)).is_ok()
     }
 
     /// Expires old requests and forgets long-idle sockets.
-    fn tick(&mut self, now: u64) -> bool {
+    fn tick(&mut self, now: u64) {
         self.tracker.expire(now, &mut self.produced);
+        self.deliver_l7();
         let idle = self.cfg.l7_timeout_ns.saturating_mul(3);
-        if self.produced.is_empty() {
-            self.sockets
-                .retain(|_, k| now.saturating_sub(k.last_ns) < idle);
-        }
-        self.deliver_l7()
+        self.sockets
+            .retain(|_, k| now.saturating_sub(k.last_ns) < idle);
     }
 
-    /// False when the reader is gone.
-    fn handle(&mut self, r: KernelRecord) -> bool {
+    fn handle(&mut self, r: KernelRecord) {
         match r {
             KernelRecord::Close { socket_id, ts_ns } => {
                 self.tracker
                     .close_socket(socket_id, ts_ns, &mut self.produced);
-                let alive = self.deliver_l7();
+                self.deliver_l7();
                 self.sockets.remove(&socket_id);
-                alive
             }
             KernelRecord::Data(d) => self.data(d),
         }
     }
 
-    fn data(&mut self, d: DataRecord) -> bool {
+    fn data(&mut self, d: DataRecord) {
         let known = self.sockets.entry(d.socket_id).or_insert_with(|| Known {
             info: SocketInfo::of(&d),
             next_cap_seq: d.cap_seq,
@@ -169,14 +180,12 @@ impl Worker {
             };
             self.tracker.feed(&seg, &mut self.produced);
         }
-        if !self.deliver_l7() {
-            return false;
-        }
+        self.deliver_l7();
         if !self.cfg.data_records || !self.protocol_wanted(hint(d.l7_hint)) {
-            return true;
+            return;
         }
         self.shared.data_records.fetch_add(1, Ordering::Relaxed);
-        self.out.send(Event::Data(d)).is_ok()
+        self.ready.push(Event::Data(d));
     }
 
     fn protocol_wanted(&self, p: Option<Protocol>) -> bool {
@@ -184,7 +193,7 @@ impl Worker {
         wanted.is_empty() || p.is_some_and(|p| wanted.contains(&p))
     }
 
-    fn deliver_l7(&mut self) -> bool {
+    fn deliver_l7(&mut self) {
         for record in std::mem::take(&mut self.produced) {
             if !self.protocol_wanted(Some(record.protocol)) {
                 continue;
@@ -201,10 +210,7 @@ impl Worker {
                 socket,
                 record,
             });
-            if self.out.send(event).is_err() {
-                return false;
-            }
+            self.ready.push(event);
         }
-        true
     }
 }
