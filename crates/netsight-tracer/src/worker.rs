@@ -157,8 +157,10 @@ impl Worker {
         let gap = d.cap_seq != known.next_cap_seq;
         known.next_cap_seq = d.cap_seq + 1;
         known.last_ns = d.ts_ns;
-        // An unconnected UDP socket names its peer only on sends.
-        if d.remote.1 != 0 || known.info.remote.1 == 0 {
+        // An unconnected UDP socket names its peer only on sends; a socket
+        // can change hands (fork, fd passing). Rarely: compare, not copy.
+        let moved = (d.remote.1 != 0 && d.remote != known.info.remote) || d.pid != known.info.pid;
+        if moved {
             known.info = SocketInfo::of(&d);
         }
         if gap {
