@@ -1,7 +1,42 @@
 //! The socket data tracer's kernel side (socktrace.bpf.c): loading with its
 //! settings, the ring buffer of records, and the kernel's counters.
 //!
-//! A separate object from the sockets probe: `stat` never pays for it.
+//! A separate object from the sockets probe, loaded only by the tracer:
+//! `stat` never pays for it.
+//!
+//! # Capture design
+//! tp_btf on `sock:sock_send_length` / `sock:sock_recv_length` (Linux 6.3+)
+//! fires inside the syscall once the data moved. `bpf_task_pt_regs()` gives
+//! the syscall number and arguments, so the user buffer is read with
+//! `bpf_probe_read_user` (at most `ret` bytes: beyond that it is stale).
+//! Only socket I/O runs BPF; syscall tracepoints (`sys_enter`/`sys_exit`)
+//! would put every syscall of the host on the slow path (BENCHMARKS.md: a
+//! `dd bs=1` ran at a fifth of its speed under bare syscall hooks, unchanged
+//! under this tracer). The syscall-tracepoint design is therefore not built
+//! as a fallback: on kernels before 6.3 the tracer does not start, and
+//! `doctor` says why.
+//!
+//! # Bounds and what is not covered
+//! - Payload: `--payload-bytes` (1..=[`PAYLOAD_MAX`]) per syscall, copied
+//!   through a per-CPU, per-direction scratch buffer into the ring.
+//! - Vectored calls (readv, writev, preadv2, pwritev2, sendmsg, recvmsg):
+//!   the first [`IOV_MAX_CAPTURED`] iovecs; bytes beyond count in
+//!   `syscall_len` only.
+//! - sendmmsg/recvmmsg: the tracepoint fires per message without saying
+//!   which; a per-thread cursor walks the vector (wrong only when a call on
+//!   the same vector follows one that moved fewer than vlen messages).
+//! - Not captured, counted: MSG_PEEK reads, sendfile and splice, io_uring
+//!   (no user buffer in the registers), kernel sockets, 32-bit syscalls.
+//! - Reads on unconnected UDP sockets name no peer: recvfrom/recvmsg write
+//!   the address out after the tracepoint. The record says `unconnected`.
+//! - `socket_id` is the socket cookie (global, never reused). `cap_seq`
+//!   lives in an LRU map keyed by it: a socket evicted from a full map
+//!   starts again at 0, which a reader sees as a gap.
+//! - `tcp_seq` is `write_seq - ret` / `copied_seq - ret` read after the
+//!   call: exact unless two threads move data on one socket at once.
+//! - The reader is woken only when a quarter of the ring is waiting (a
+//!   wakeup per record costs an IPI); it drains the ring every
+//!   [`DRAIN_EVERY`] anyway.
 
 mod raw;
 
@@ -26,15 +61,17 @@ mod skel {
 }
 use skel::{SocktraceSkel, SocktraceSkelBuilder};
 
-/// The largest payload one record can carry (PAYLOAD_MAX in socktrace.h).
-pub const PAYLOAD_MAX: u32 = 16384;
-/// iovecs read per vectored syscall (IOV_MAX_CAPTURED in socktrace.h).
-pub const IOV_MAX_CAPTURED: u32 = 16;
+use skel::types::socktrace_limits;
+
+/// The largest payload one record can carry (from socktrace.h).
+pub const PAYLOAD_MAX: u32 = socktrace_limits::PAYLOAD_MAX.0;
+/// iovecs read per vectored syscall (from socktrace.h).
+pub const IOV_MAX_CAPTURED: u32 = socktrace_limits::IOV_MAX_CAPTURED.0;
+/// Processes `pids` can name at once (from socktrace.h).
+pub const MAX_PID_FILTER: usize = socktrace_limits::MAX_PID_FILTER.0 as usize;
 /// How often a reader must drain the ring (`RingBuffer::consume`): the
 /// kernel side wakes it only when a quarter of the ring is waiting.
 pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-/// Processes `pids` can name at once (MAX_PID_FILTER in the C).
-pub const MAX_PID_FILTER: usize = 8;
 
 /// What the kernel side captures and where it keeps state.
 #[derive(Debug, Clone)]

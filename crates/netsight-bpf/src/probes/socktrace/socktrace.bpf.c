@@ -16,7 +16,6 @@
 #include "infer.bpf.h"
 
 #define PF_KTHREAD 0x00200000
-#define MAX_PID_FILTER 8
 /* Sendmmsg/recvmmsg vectors hold at most UIO_MAXIOV messages. */
 #define MMSG_MAX 1024
 
@@ -50,6 +49,7 @@ enum l7_hint l7_hint_type;
 enum l7_msg_type l7_msg_type_type;
 enum data_direction data_direction_type;
 enum record_kind record_kind_type;
+enum socktrace_limits socktrace_limits_type;
 
 /* The record being built: header then payload. Twice PAYLOAD_MAX so the
  * verifier can prove an iovec copy at any offset below PAYLOAD_MAX fits.

@@ -4,11 +4,16 @@
 #ifndef NETSIGHT_SOCKTRACE_H
 #define NETSIGHT_SOCKTRACE_H
 
-/* The largest payload one record carries (--payload-bytes at most). */
-#define PAYLOAD_MAX 16384
-/* iovecs read per readv/writev/sendmsg/recvmsg: bytes beyond the 16th
- * buffer are counted in syscall_len but not captured. */
-#define IOV_MAX_CAPTURED 16
+/* Limits shared with Rust (an enum, so the skeleton's types carry them):
+ * PAYLOAD_MAX: the largest payload one record carries (--payload-bytes);
+ * IOV_MAX_CAPTURED: iovecs read per readv/writev/sendmsg/recvmsg, bytes
+ *   beyond the 16th buffer count in syscall_len but are not captured;
+ * MAX_PID_FILTER: processes one -p filter names. */
+enum socktrace_limits {
+	PAYLOAD_MAX = 16384,
+	IOV_MAX_CAPTURED = 16,
+	MAX_PID_FILTER = 8,
+};
 
 /* Which syscall moved the bytes (decoded from the task's saved registers;
  * numbers are the kernel's, which differ per architecture). */

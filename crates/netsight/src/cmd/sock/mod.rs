@@ -13,6 +13,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use netsight_bpf::probes::socktrace::PAYLOAD_MAX;
 use netsight_tracer::{Builder, Filters, Protocol, Status, Tracer};
 
 use crate::cli::ProcessFilter;
@@ -44,7 +45,7 @@ pub struct SockArgs {
     pub count: Option<u64>,
     /// Bytes captured per syscall (at most 16384).
     #[arg(long, default_value_t = 1024, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=16384))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(PAYLOAD_MAX)))]
     pub payload_bytes: u32,
     /// Kernel ring buffer size: a power of two, e.g. 4M, 65536 (default 4M).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "4M")]
@@ -122,12 +123,6 @@ fn protocols(names: &[String]) -> anyhow::Result<Vec<Protocol>> {
 }
 
 fn config(args: &SockArgs) -> anyhow::Result<netsight_tracer::Config> {
-    if args.procs.pids.len() > 8 {
-        return Err(usage("-p/--pid: at most 8 processes"));
-    }
-    if args.procs.comm.as_ref().is_some_and(|c| c.len() > 15) {
-        return Err(usage("--comm: a command name has at most 15 bytes"));
-    }
     let netns = args
         .netns
         .as_deref()
