@@ -120,6 +120,9 @@ for mode in l7 raw; do
     if [ "$mode" = raw ]; then start_tracer --raw; else start_tracer; fi
     reqs=$(wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/requests in/ {print $1}')
     sleep 1
+    # CPU seconds each tracer thread used (utime + stime, in clock ticks).
+    threads=$(for t in /proc/"$bg_pid"/task/*; do
+        printf '%s=%s ' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done)
     "$BIN" sock status --json | python3 -c "
 import json, sys
 for s in map(json.loads, sys.stdin):
@@ -127,7 +130,8 @@ for s in map(json.loads, sys.stdin):
     costs = ', '.join(f\"{p['program']} {p['run_time_ns'] // max(p['runs'], 1)} ns/run ({p['runs']} runs)\" for p in s['programs'] if p['runs'])
     recs = s['data_records'] if '$mode' == 'raw' else s['l7_records']
     print(f\"- {'--raw' if '$mode' == 'raw' else 'L7'}: $reqs requests; {recs} records delivered \"
-          f\"({recs / $DUR:.0f}/s), kernel lost {s['kernel_lost']}, user lost {s['user_lost']}; {costs}\")
+          f\"({recs / $DUR:.0f}/s), kernel lost {s['kernel_lost']}, user lost {s['user_lost']}; {costs}; \"
+          f\"tracer CPU ticks (1/$(getconf CLK_TCK) s) per thread: $threads\")
 "
     stop_bg
 done
