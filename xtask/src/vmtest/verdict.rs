@@ -124,13 +124,17 @@ pub fn selftest(c: &Console) -> Check {
             }
         })
         .collect();
-    let (mut replaced, mut off) = (Vec::new(), Vec::new());
+    let (mut replaced, mut off, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for d in probes
         .iter()
         .flat_map(|p| p["degraded"].as_array().cloned().unwrap_or_default())
     {
         let name = d["program"].as_str().unwrap_or("?").to_string();
-        let list = if d["replaced_by"].is_string() {
+        // These stock kernels run no BPF LSM: a refusal is our program
+        // failing their verifier, hidden by load-by-trial unless caught here.
+        let list = if d["refused"] == true {
+            &mut refused
+        } else if d["replaced_by"].is_string() {
             &mut replaced
         } else {
             &mut off
@@ -139,7 +143,9 @@ pub fn selftest(c: &Console) -> Check {
             list.push(name);
         }
     }
-    let ok = c.status("selftest") == Some(0) && probes.iter().all(|p| p["ok"] == true);
+    let ok = c.status("selftest") == Some(0)
+        && probes.iter().all(|p| p["ok"] == true)
+        && refused.is_empty();
     let word = if ok { "ok" } else { "FAILED" };
     let mut text = format!("selftest {word} ({}", each.join(", "));
     if !replaced.is_empty() {
@@ -147,6 +153,9 @@ pub fn selftest(c: &Console) -> Check {
     }
     if !off.is_empty() {
         text.push_str(&format!("; not loaded: {}", off.join(" ")));
+    }
+    if !refused.is_empty() {
+        text.push_str(&format!("; REFUSED: {}", refused.join(" ")));
     }
     text.push(')');
     check(ok, text)

@@ -31,6 +31,8 @@ struct Degraded {
     program: &'static str,
     reason: String,
     replaced_by: Option<String>,
+    /// The kernel (or --refuse) refused it, rather than lacking its hook.
+    refused: bool,
 }
 
 /// What a successful load left out.
@@ -62,6 +64,7 @@ fn timed(probe: &'static str, f: impl FnOnce() -> Result<Loaded, String>) -> Pro
                         program: m.program,
                         reason: m.reason.clone(),
                         replaced_by: m.replaced_by.clone(),
+                        refused: m.refused,
                     })
                     .collect()
             })

@@ -106,10 +106,14 @@ fn addr(family: u16, raw: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// The socket iterator's output: a sequence of sock_snapshot records.
+/// The socket iterator's output: a sequence of sock_snapshot records. A
+/// socket seen twice (the task-file iterator meets a socket once per file
+/// table holding it; only the first visit takes its pending I/O) is kept once.
 pub fn snapshots(buf: &[u8]) -> Vec<SocketSnapshot> {
+    let mut seen = std::collections::HashSet::new();
     buf.chunks_exact(std::mem::size_of::<sock_snapshot>())
         .filter_map(read_pod::<sock_snapshot>)
+        .filter(|r| seen.insert(r.sk) || r.tx_calls + r.rx_calls > 0)
         .map(|r| SocketSnapshot {
             owner: (r.owner.key.tgid != 0).then(|| identity(&r.owner)),
             protocol: Protocol::from_ip_proto(r.protocol),
