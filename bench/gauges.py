@@ -16,6 +16,7 @@ floor. Run as root. Namespaces are removed on exit, even on Ctrl-C.
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -127,6 +128,17 @@ def main():
             assert p.stdout.readline().strip() == "ready", "holder failed"
         print(f"{a.ns} namespaces x {a.conns} connections ({a.ns * a.conns * 2} sockets) "
               f"set up in {time.time() - t0:.1f} s")
+        # The peer: what `ss -tin` (sock_diag over netlink) costs to read the
+        # same gauges from every namespace once.
+        ss_ms = []
+        for _ in range(a.rounds):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            for n in names:
+                subprocess.run(["ip", "netns", "exec", n, "ss", "-tin"], stdout=subprocess.DEVNULL,
+                               check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            ss_ms.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1e3)
+        print(f"peer: `ss -tin` in each namespace: {min(ss_ms):.2f} ms CPU (best of {a.rounds})")
         for label, extra in paths.items():
             print(f"{label}: {best(extra, holders):.2f} ms CPU per interval with them, "
                   f"{empty[label]:.2f} ms without (best of {a.rounds} runs of {a.intervals} "

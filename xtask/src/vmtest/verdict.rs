@@ -132,7 +132,10 @@ pub fn selftest(c: &Console) -> Check {
         let name = d["program"].as_str().unwrap_or("?").to_string();
         // These stock kernels run no BPF LSM: a refusal is our program
         // failing their verifier, hidden by load-by-trial unless caught here.
-        let list = if d["refused"] == true {
+        let by_kernel = d["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("refused at"));
+        let list = if d["refused"] == true && by_kernel {
             &mut refused
         } else if d["replaced_by"].is_string() {
             &mut replaced
@@ -235,6 +238,26 @@ mod tests {
         assert_eq!(b.text, "bytes exact (tcp=100, udp=20)");
         let short = CONSOLE.replace("\"tcp_tx_bytes\":40", "\"tcp_tx_bytes\":39");
         assert!(!bytes(&Console::parse(&short)).ok);
+    }
+
+    #[test]
+    fn a_program_the_kernel_refused_fails_selftest_one_we_set_aside_does_not() {
+        let run = |reason: &str| {
+            let line = format!(
+                "@@vm selftest {{\"probes\":[{{\"probe\":\"sockets\",\"ok\":true,\"io\":\"tracepoints\",\
+                 \"degraded\":[{{\"program\":\"dump_sockets\",\"reason\":\"{reason}\",\
+                 \"replaced_by\":\"iter/task_file\",\"refused\":true}}]}}]}}\n@@vm-rc selftest 0\n"
+            );
+            selftest(&Console::parse(&line))
+        };
+        let kernel = run("refused at load (EACCES: R1 invalid mem access)");
+        assert!(
+            !kernel.ok && kernel.text.contains("REFUSED: dump_sockets"),
+            "{}",
+            kernel.text
+        );
+        let ours = run("refused by the caller");
+        assert!(ours.ok, "{}", ours.text);
     }
 
     #[test]

@@ -107,6 +107,18 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         };
         results.push(timed("sockets/fexit-io", || exercise(&fexit)));
     }
+    // The other gauge paths, as on kernels that refuse the iterators tried
+    // before them.
+    for (name, refuse) in [
+        ("sockets/task-files", &["dump_sockets"][..]),
+        ("sockets/per-netns", &["dump_sockets", "dump_files"]),
+    ] {
+        let opts = Options {
+            refuse: refuse.iter().map(|p| p.to_string()).collect(),
+            ..Options::default()
+        };
+        results.push(timed(name, || exercise(&opts)));
+    }
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();
@@ -126,7 +138,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
             };
             writeln!(
                 out,
-                "{:<16} {status:<6} {:>7.1} ms  io: {}{error}",
+                "{:<20} {status:<6} {:>7.1} ms  io: {}{error}",
                 r.probe, r.ms, r.io
             )?;
             for d in &r.degraded {

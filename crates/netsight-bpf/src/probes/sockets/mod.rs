@@ -77,6 +77,9 @@ pub struct Options {
     pub events: Vec<EventKind>,
     /// Where send/recv bytes are counted.
     pub io: IoHooks,
+    /// Programs to do without even if the kernel takes them (selftest uses
+    /// this to load every gauge path), besides `--refuse`.
+    pub refuse: Vec<String>,
 }
 
 /// The loaded and attached per-process probe.
@@ -146,7 +149,7 @@ impl SocketProbe {
         };
         let kernel = facts::RunningKernel::new();
         let plan = plan::plan(&kernel, opts, syn_consumer.is_some());
-        let (attempt, refused) = loader::load_by_trial(&all_programs(), |refused| {
+        let (attempt, refused) = loader::load_by_trial(&all_programs(), &opts.refuse, |refused| {
             Self::attempt(opts, &plan, &kernel, syn_consumer, refused)
         })?;
         // A program the user refused counts only if this run would have
