@@ -162,40 +162,6 @@ fn snapshot(r: &sock_snapshot, io: SocketIo) -> SocketSnapshot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(sk: u64, tx_bytes: u64) -> Vec<u8> {
-        let mut r = sock_snapshot {
-            sk,
-            tx_bytes,
-            tx_calls: u64::from(tx_bytes > 0),
-            ..Default::default()
-        };
-        r.family = AF_INET;
-        // SAFETY: sock_snapshot is plain old data generated from BTF; its
-        // bytes are all initialised (Default zeroes every field and padding
-        // is not read back as anything but bytes).
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&r as *const sock_snapshot).cast::<u8>(),
-                std::mem::size_of::<sock_snapshot>(),
-            )
-        };
-        bytes.to_vec()
-    }
-
-    #[test]
-    fn a_socket_met_twice_is_kept_once_with_all_its_io() {
-        let buf = [record(1, 100), record(2, 0), record(1, 7)].concat();
-        let s = snapshots(&buf);
-        assert_eq!(s.len(), 2);
-        assert_eq!((s[0].io.tx_bytes, s[0].io.tx_calls), (107, 2));
-        assert_eq!(s[1].io.tx_bytes, 0);
-    }
-}
-
 fn closer(v: u8) -> Closer {
     match v {
         1 => Closer::Local,
@@ -263,4 +229,38 @@ pub fn event(data: &[u8]) -> Option<SockEvent> {
         dst: (addr(u16::from(r.family), &r.daddr), r.dport),
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(sk: u64, tx_bytes: u64) -> Vec<u8> {
+        let mut r = sock_snapshot {
+            sk,
+            tx_bytes,
+            tx_calls: u64::from(tx_bytes > 0),
+            ..Default::default()
+        };
+        r.family = AF_INET;
+        // SAFETY: sock_snapshot is plain old data generated from BTF; its
+        // bytes are all initialised (Default zeroes every field and padding
+        // is not read back as anything but bytes).
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&r as *const sock_snapshot).cast::<u8>(),
+                std::mem::size_of::<sock_snapshot>(),
+            )
+        };
+        bytes.to_vec()
+    }
+
+    #[test]
+    fn a_socket_met_twice_is_kept_once_with_all_its_io() {
+        let buf = [record(1, 100), record(2, 0), record(1, 7)].concat();
+        let s = snapshots(&buf);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].io.tx_bytes, s[0].io.tx_calls), (107, 2));
+        assert_eq!(s[1].io.tx_bytes, 0);
+    }
 }
