@@ -101,6 +101,7 @@ pub struct RedisReply {
 
 /// The request half of a record, typed per protocol. Serialized without a tag: the record's
 /// `protocol` says which it is.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Request {
@@ -113,6 +114,7 @@ pub enum Request {
 }
 
 /// The response half of a record, typed per protocol. Serialized without a tag.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Response {
