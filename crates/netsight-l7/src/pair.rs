@@ -10,7 +10,13 @@
 //!   marker. A response that began before the next parsed request was fully sent cannot answer
 //!   it, so it answered a lost request and is emitted alone; the first response after that
 //!   request was sent takes it and the marker goes.
+//! - a request known to exist but unreadable (a Redis command without a name) keeps its place
+//!   as a placeholder, and its response is emitted alone;
 //! - a response that began before the oldest request was fully sent answers something else.
+//!
+//! The request-gap rule is exact for clients that wait for each response; with pipelining
+//! across a gap it is a guess (documented limitation): a gap that hid requests can still shift
+//! the pairs until the queue next drains.
 
 use crate::parser::{Body, Message};
 use crate::record::{L7Record, Role, Status};
@@ -20,6 +26,8 @@ use std::collections::VecDeque;
 
 enum Entry {
     Req(Message),
+    /// One request that could not be read, seen at this time.
+    Unknown(u64),
     /// Request bytes not understood, first seen at this time.
     Gap(u64),
 }
@@ -188,7 +196,7 @@ impl Pairer {
         if let Some(key) = msg.key {
             let dup = self.queue.iter().position(|e| match e {
                 Entry::Req(r) => r.key == Some(key) && r.check == msg.check,
-                Entry::Gap(_) => false,
+                _ => false,
             });
             if let Some(i) = dup {
                 if let Some(Entry::Req(old)) = self.queue.remove(i) {
@@ -212,7 +220,7 @@ impl Pairer {
                     r.key == Some(key)
                         && (r.check.is_none() || resp.check.is_none() || r.check == resp.check)
                 }
-                Entry::Gap(_) => false,
+                _ => false,
             });
             match hit.and_then(|i| self.queue.remove(i)) {
                 Some(Entry::Req(req)) => sink.pair(role, req, resp),
@@ -223,6 +231,10 @@ impl Pairer {
         loop {
             match self.queue.front() {
                 None => return sink.lone_response(role, resp, reason::NO_REQUEST),
+                Some(Entry::Unknown(_)) => {
+                    self.queue.pop_front();
+                    return sink.lone_response(role, resp, reason::REQ_LOST);
+                }
                 Some(Entry::Gap(_)) => {
                     let next_sent = match self.queue.get(1) {
                         Some(Entry::Req(r)) => Some(r.last_ts_ns),
@@ -271,10 +283,22 @@ impl Pairer {
                 Entry::Req(r) if r.last_ts_ns <= ts_ns => {
                     sink.lone_request(role, r, reason::RESP_LOST)
                 }
+                Entry::Unknown(t) if t <= ts_ns => {}
                 e => kept.push_back(e),
             }
         }
         self.queue = kept;
+    }
+
+    /// One request in `dir` that could not be read: it keeps its place in the order.
+    pub fn unknown(&mut self, dir: Direction, ts_ns: u64, max_pending: usize) {
+        if self.keyed || self.request_dir() != Some(dir) {
+            return;
+        }
+        self.queue.push_back(Entry::Unknown(ts_ns));
+        while self.queue.len() > max_pending.max(1) {
+            self.queue.pop_front();
+        }
     }
 
     /// Everything pending becomes incomplete with `why`.
@@ -304,7 +328,7 @@ impl Pairer {
         while i < self.queue.len() {
             let old = match &self.queue[i] {
                 Entry::Req(r) => r.last_ts_ns <= deadline_ns,
-                Entry::Gap(t) => *t <= deadline_ns,
+                Entry::Gap(t) | Entry::Unknown(t) => *t <= deadline_ns,
             };
             if !old {
                 i += 1;
@@ -322,7 +346,7 @@ impl Pairer {
             .iter()
             .map(|e| match e {
                 Entry::Req(r) => r.last_ts_ns,
-                Entry::Gap(t) => *t,
+                Entry::Gap(t) | Entry::Unknown(t) => *t,
             })
             .min()
     }

@@ -113,6 +113,101 @@ const COMMANDS: &[&str] = &[
     "GETDEL",
     "GETEX",
     "SSUBSCRIBE",
+    "INCRBYFLOAT",
+    "DECRBY",
+    "HEXISTS",
+    "HLEN",
+    "HKEYS",
+    "HVALS",
+    "HSETNX",
+    "HSCAN",
+    "SCARD",
+    "SPOP",
+    "SRANDMEMBER",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "SSCAN",
+    "SMISMEMBER",
+    "ZCARD",
+    "ZINCRBY",
+    "ZRANK",
+    "ZREVRANK",
+    "ZCOUNT",
+    "ZREVRANGE",
+    "ZPOPMIN",
+    "ZPOPMAX",
+    "ZSCAN",
+    "ZREMRANGEBYSCORE",
+    "ZUNIONSTORE",
+    "ZMSCORE",
+    "LINDEX",
+    "LSET",
+    "LTRIM",
+    "LREM",
+    "LINSERT",
+    "LPUSHX",
+    "RPUSHX",
+    "RPOPLPUSH",
+    "LMOVE",
+    "BLMOVE",
+    "BZPOPMIN",
+    "XACK",
+    "XREADGROUP",
+    "XLEN",
+    "XDEL",
+    "XTRIM",
+    "XGROUP",
+    "XCLAIM",
+    "XAUTOCLAIM",
+    "XPENDING",
+    "XREVRANGE",
+    "PFADD",
+    "PFCOUNT",
+    "PFMERGE",
+    "GEOADD",
+    "GEOSEARCH",
+    "GEODIST",
+    "TOUCH",
+    "COPY",
+    "EXPIREAT",
+    "PEXPIREAT",
+    "PERSIST",
+    "MSETNX",
+    "PSETEX",
+    "DUMP",
+    "RESTORE",
+    "SETRANGE",
+    "GETRANGE",
+    "SETBIT",
+    "GETBIT",
+    "BITCOUNT",
+    "BITPOS",
+    "RANDOMKEY",
+    "UNWATCH",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "PUBSUB",
+    "MONITOR",
+    "RESET",
+    "WAIT",
+    "TIME",
+    "ROLE",
+    "READONLY",
+    "READWRITE",
+    "LASTSAVE",
+    "SAVE",
+    "BGSAVE",
+    "EVAL_RO",
+    "EVALSHA_RO",
+    "FCALL_RO",
+    "LATENCY",
+    "SLOWLOG",
+    "MODULE",
+    "SWAPDB",
+    "REPLICAOF",
+    "LPOS",
+    "SINTERCARD",
 ];
 const CONTAINERS: &[&str] = &[
     "CONFIG", "CLIENT", "CLUSTER", "COMMAND", "OBJECT", "MEMORY", "XINFO", "SCRIPT", "FUNCTION",
@@ -361,6 +456,16 @@ pub struct RedisParser {
     pubsub: bool,
     /// Subscription confirmations that answer a command (the first of each).
     confirm_credit: u64,
+    monitor: Monitor,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Monitor {
+    No,
+    /// MONITOR was sent; its reply is the next one.
+    Asked,
+    /// Replies are the server's stream of monitored commands.
+    Streaming,
 }
 
 fn idx(d: Direction) -> usize {
@@ -390,6 +495,7 @@ impl RedisParser {
             ],
             pubsub: false,
             confirm_credit: 0,
+            monitor: Monitor::No,
         }
     }
 
@@ -408,14 +514,30 @@ impl RedisParser {
         let body = if s.is_req {
             let (command, key) = command_and_key(&b.args);
             if command.is_empty() {
+                // A command whose name was not captured (or is not a string): it will get a
+                // reply, so it must not vanish without a trace.
+                out.push(Event::Unreadable {
+                    dir: s.dir,
+                    ts_ns: b.last_ts,
+                    bytes: b.bytes,
+                });
                 return;
             }
             if PUBSUB_CMDS.contains(&command.as_str()) {
                 self.pubsub = true;
                 self.confirm_credit += 1;
             }
+            if command == "MONITOR" {
+                self.monitor = Monitor::Asked;
+            }
             Body::Request(Request::Redis(RedisCommand { command, key }))
         } else {
+            // After MONITOR's +OK every reply is a monitored command, not an answer.
+            match self.monitor {
+                Monitor::Streaming => return,
+                Monitor::Asked => self.monitor = Monitor::Streaming,
+                Monitor::No => {}
+            }
             if b.push {
                 return;
             }

@@ -461,5 +461,13 @@ fn handle(k: &mut Known, ev: Event, remote_port: u16, max_pending: usize, sink: 
             }
             k.pairer.gap(dir, ts_ns, sink);
         }
+        Event::Unreadable { dir, ts_ns, bytes } => {
+            sink.stats.bytes_skipped += bytes;
+            sink.stats.parse_errors += 1;
+            k.pairer.unknown(dir, ts_ns, max_pending);
+        }
+        // Events added later are counted as nothing until handled here.
+        #[allow(unreachable_patterns)]
+        _ => {}
     }
 }
