@@ -14,9 +14,10 @@
 //!   as a placeholder, and its response is emitted alone;
 //! - a response that began before the oldest request was fully sent answers something else.
 //!
-//! The request-gap rule is exact for clients that wait for each response; with pipelining
-//! across a gap it is a guess (documented limitation): a gap that hid requests can still shift
-//! the pairs until the queue next drains.
+//! Whether the client waited is told by the response stream: if response bytes came after the
+//! gap and before the next request, the requests it hid were answered by then. If not, the
+//! client pipelined across the gap, the number of hidden requests is unknown, and every
+//! request and response is emitted as incomplete until the queue drains.
 
 use crate::parser::{Body, Message};
 use crate::record::{L7Record, Role, Status};
@@ -28,8 +29,12 @@ enum Entry {
     Req(Message),
     /// One request that could not be read, seen at this time.
     Unknown(u64),
-    /// Request bytes not understood, first seen at this time.
-    Gap(u64),
+    /// Request bytes not understood, first seen at `ts`; `answered`: response bytes came
+    /// after it and before the next request (so the client was not pipelining across it).
+    Gap {
+        ts: u64,
+        answered: bool,
+    },
 }
 
 /// Where a pairer sends records and counts them.
@@ -130,6 +135,7 @@ pub(crate) mod reason {
     pub const REQ_LOST: &str = "request not parsed (bytes lost or malformed)";
     pub const EARLY: &str = "response began before the pending request was sent";
     pub const LOST: &str = "capture lost events on the socket";
+    pub const DOUBT: &str = "pairing in doubt: requests pipelined across lost bytes";
 }
 
 /// The pairing state of one socket.
@@ -139,6 +145,8 @@ pub(crate) struct Pairer {
     queue: VecDeque<Entry>,
     /// Messages carry ids (DNS): gaps do not shift anything, lost answers just time out.
     keyed: bool,
+    /// Pairing is in doubt (see [`Pairer::doubtful`]).
+    doubt: bool,
 }
 
 fn role_of(body: &Body, dir: Direction) -> Role {
@@ -228,14 +236,18 @@ impl Pairer {
             }
             return;
         }
+        self.note_response();
         loop {
+            if self.doubt {
+                return self.doubtful(role, resp, sink);
+            }
             match self.queue.front() {
                 None => return sink.lone_response(role, resp, reason::NO_REQUEST),
                 Some(Entry::Unknown(_)) => {
                     self.queue.pop_front();
                     return sink.lone_response(role, resp, reason::REQ_LOST);
                 }
-                Some(Entry::Gap(_)) => {
+                Some(&Entry::Gap { answered, .. }) => {
                     let next_sent = match self.queue.get(1) {
                         Some(Entry::Req(r)) => Some(r.last_ts_ns),
                         _ => None,
@@ -243,6 +255,11 @@ impl Pairer {
                     match next_sent {
                         Some(t) if resp.first_ts_ns >= t => {
                             self.queue.pop_front();
+                            if !answered {
+                                // Requests were sent across the gap without waiting: how many
+                                // it hid is unknown, so nothing pairs until the queue drains.
+                                self.doubt = true;
+                            }
                         }
                         _ => return sink.lone_response(role, resp, reason::REQ_LOST),
                     }
@@ -260,6 +277,28 @@ impl Pairer {
         }
     }
 
+    /// Response bytes went by: a request gap at the back of the queue was answered.
+    fn note_response(&mut self) {
+        if let Some(Entry::Gap { answered, .. }) = self.queue.back_mut() {
+            *answered = true;
+        }
+    }
+
+    /// In doubt: each response ends the oldest request, both incomplete, until none is left.
+    fn doubtful(&mut self, role: Role, resp: Message, sink: &mut Sink) {
+        while let Some(e) = self.queue.pop_front() {
+            if let Entry::Req(r) = e {
+                sink.lone_request(role, r, reason::DOUBT);
+                break;
+            }
+        }
+        if !self.queue.iter().any(|e| matches!(e, Entry::Req(_))) {
+            self.queue.clear();
+            self.doubt = false;
+        }
+        sink.lone_response(role, resp, reason::DOUBT);
+    }
+
     /// Bytes in `dir` that a parser could not use, seen at `ts_ns`.
     pub fn gap(&mut self, dir: Direction, ts_ns: u64, sink: &mut Sink) {
         if self.keyed {
@@ -270,11 +309,15 @@ impl Pairer {
         };
         let role = self.role.unwrap_or(Role::Client);
         if dir == req_dir {
-            if !matches!(self.queue.back(), Some(Entry::Gap(_))) {
-                self.queue.push_back(Entry::Gap(ts_ns));
+            if !matches!(self.queue.back(), Some(Entry::Gap { .. })) {
+                self.queue.push_back(Entry::Gap {
+                    ts: ts_ns,
+                    answered: false,
+                });
             }
             return;
         }
+        self.note_response();
         // Every request sent before these response bytes may have been answered by them.
         // Request-gap markers stay: lost requests may still be answered later.
         let mut kept = VecDeque::with_capacity(self.queue.len());
@@ -304,6 +347,7 @@ impl Pairer {
     /// Everything pending becomes incomplete with `why`.
     pub fn drain(&mut self, why: &str, sink: &mut Sink) {
         let role = self.role.unwrap_or(Role::Client);
+        self.doubt = false;
         for e in self.queue.drain(..) {
             if let Entry::Req(r) = e {
                 sink.lone_request(role, r, why);
@@ -328,7 +372,7 @@ impl Pairer {
         while i < self.queue.len() {
             let old = match &self.queue[i] {
                 Entry::Req(r) => r.last_ts_ns <= deadline_ns,
-                Entry::Gap(t) | Entry::Unknown(t) => *t <= deadline_ns,
+                Entry::Gap { ts: t, .. } | Entry::Unknown(t) => *t <= deadline_ns,
             };
             if !old {
                 i += 1;
@@ -338,6 +382,9 @@ impl Pairer {
                 sink.lone_request(role, r, reason::TIMEOUT);
             }
         }
+        if !self.queue.iter().any(|e| matches!(e, Entry::Req(_))) {
+            self.doubt = false;
+        }
     }
 
     /// The oldest time anything pending was seen.
@@ -346,7 +393,7 @@ impl Pairer {
             .iter()
             .map(|e| match e {
                 Entry::Req(r) => r.last_ts_ns,
-                Entry::Gap(t) | Entry::Unknown(t) => *t,
+                Entry::Gap { ts: t, .. } | Entry::Unknown(t) => *t,
             })
             .min()
     }

@@ -472,3 +472,118 @@ fn json_shape() {
         "{j}"
     );
 }
+
+#[test]
+fn lost_request_in_a_pipeline_is_never_mispaired() {
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    // A, then a request the parser cannot read, then B and C, all before any response.
+    t.feed(
+        &seg(
+            1,
+            1_000,
+            Egress,
+            b"GET /a HTTP/1.1\r\n\r\nGET /\x01bad HTTP/1.1\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            1_100,
+            Egress,
+            b"GET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    for (i, code) in [200, 400, 201, 202].iter().enumerate() {
+        let r = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n");
+        t.feed(
+            &seg(1, 2_000 + i as u64, Ingress, r.as_bytes(), 0),
+            &mut out,
+        );
+    }
+    // Then the client waits again: pairing is back.
+    t.feed(
+        &seg(1, 3_000, Egress, b"GET /d HTTP/1.1\r\n\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            3_100,
+            Ingress,
+            b"HTTP/1.1 203 X\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    let paired: Vec<_> = out
+        .iter()
+        .filter(|r| r.request.is_some() && r.response.is_some())
+        .collect();
+    assert_eq!(
+        summary(&paired.iter().map(|r| (*r).clone()).collect::<Vec<_>>()),
+        vec![s("GET", "/a", 200), s("GET", "/d", 203)]
+    );
+    assert!(out
+        .iter()
+        .all(|r| r.status != Status::Ok || r.request.is_some()));
+    // The same with a client that waits for each response: the pair after the bad request is kept.
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    t.feed(
+        &seg(1, 1_000, Egress, b"GET /a HTTP/1.1\r\n\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            1_500,
+            Ingress,
+            b"HTTP/1.1 200 X\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    t.feed(
+        &seg(1, 2_000, Egress, b"GET /\x01bad HTTP/1.1\r\n\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            2_500,
+            Ingress,
+            b"HTTP/1.1 400 X\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    t.feed(
+        &seg(1, 3_000, Egress, b"GET /b HTTP/1.1\r\n\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            3_500,
+            Ingress,
+            b"HTTP/1.1 201 X\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    let paired: Vec<_> = out
+        .iter()
+        .filter(|r| r.request.is_some() && r.response.is_some())
+        .cloned()
+        .collect();
+    assert_eq!(
+        summary(&paired),
+        vec![s("GET", "/a", 200), s("GET", "/b", 201)]
+    );
+    assert_eq!(out.len(), 3);
+}
