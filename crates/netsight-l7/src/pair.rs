@@ -12,7 +12,15 @@
 //!   request was sent takes it and the marker goes.
 //! - a request known to exist but unreadable (a Redis command without a name) keeps its place
 //!   as a placeholder, and its response is emitted alone;
-//! - a response that began before the oldest request was fully sent answers something else.
+//! - a response that began before the oldest request was fully sent answers something else;
+//! - a whole lost response (an event the kernel dropped) leaves no gap. A client that waits for
+//!   each response then sends the next request (in a new segment) while the old one still
+//!   waits; a response after that answers either one. Unless the client was seen pipelining
+//!   across segments (two responses in a row after two or more requests were outstanding),
+//!   those requests and that response are emitted as incomplete, and pairing restarts from an
+//!   empty queue. A client that pipelines across segments from its first requests loses
+//!   that first burst this way, then pairs in order. A capture engine that knows it lost
+//!   events (a `cap_seq` gap) should say so with `Tracker::lost`.
 //!
 //! Whether the client waited is told by the response stream: if response bytes came after the
 //! gap and before the next request, the requests it hid were answered by then. If not, the
@@ -136,6 +144,8 @@ pub(crate) mod reason {
     pub const EARLY: &str = "response began before the pending request was sent";
     pub const LOST: &str = "capture lost events on the socket";
     pub const DOUBT: &str = "pairing in doubt: requests pipelined across lost bytes";
+    pub const AMBIGUOUS: &str =
+        "pairing in doubt: a response was lost, or the client pipelines (not seen before)";
 }
 
 /// The pairing state of one socket.
@@ -147,6 +157,14 @@ pub(crate) struct Pairer {
     keyed: bool,
     /// Pairing is in doubt (see [`Pairer::doubtful`]).
     doubt: bool,
+    /// The client was seen pipelining across segments (two responses in a row after two
+    /// or more requests were outstanding): a request sent while another waits is then not a
+    /// sign that the other's response was lost.
+    pipelining: bool,
+    /// Responses since the last request.
+    resps_since_req: u8,
+    /// Requests outstanding when the last one was sent.
+    burst: usize,
 }
 
 fn role_of(body: &Body, dir: Direction) -> Role {
@@ -213,6 +231,18 @@ impl Pairer {
             }
         }
         self.queue.push_back(Entry::Req(msg));
+        self.resps_since_req = 0;
+        // Outstanding request *segments*: requests written together count once.
+        let mut segs: Vec<u64> = self
+            .queue
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Req(r) => Some(r.first_ts_ns),
+                _ => None,
+            })
+            .collect();
+        segs.dedup();
+        self.burst = segs.len();
         while self.queue.len() > max_pending.max(1) {
             if let Some(Entry::Req(old)) = self.queue.pop_front() {
                 sink.stats.pending_overflow += 1;
@@ -237,6 +267,10 @@ impl Pairer {
             return;
         }
         self.note_response();
+        self.resps_since_req = self.resps_since_req.saturating_add(1);
+        if self.resps_since_req >= 2 && self.burst >= 2 {
+            self.pipelining = true;
+        }
         loop {
             if self.doubt {
                 return self.doubtful(role, resp, sink);
@@ -268,6 +302,9 @@ impl Pairer {
                     if resp.first_ts_ns < r.last_ts_ns {
                         return sink.lone_response(role, resp, reason::EARLY);
                     }
+                    if !self.pipelining && self.sent_behind(r.last_ts_ns, resp.first_ts_ns) {
+                        return self.ambiguous(role, resp, sink);
+                    }
                     if let Some(Entry::Req(req)) = self.queue.pop_front() {
                         sink.pair(role, req, resp);
                     }
@@ -275,6 +312,37 @@ impl Pairer {
                 }
             }
         }
+    }
+
+    /// Whether a request in a later segment than the oldest one (which ended at `front_ts`)
+    /// was sent before `ts`. Requests written together in one segment are pipelined by
+    /// construction and say nothing about lost responses.
+    fn sent_behind(&self, front_ts: u64, ts: u64) -> bool {
+        self.queue
+            .iter()
+            .skip(1)
+            .any(|e| matches!(e, Entry::Req(r) if r.first_ts_ns > front_ts && r.last_ts_ns <= ts))
+    }
+
+    /// A client not known to pipeline sent a request while an earlier one waited, and now a
+    /// response comes: either the earlier one's response was lost (and this answers the later
+    /// one) or the client pipelines (and this answers the earlier one). Nobody can tell, so
+    /// the requests sent before it and the response are incomplete.
+    fn ambiguous(&mut self, role: Role, resp: Message, sink: &mut Sink) {
+        let ts = resp.first_ts_ns;
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for e in self.queue.drain(..) {
+            match e {
+                Entry::Req(r) if r.last_ts_ns <= ts => {
+                    sink.lone_request(role, r, reason::AMBIGUOUS)
+                }
+                Entry::Req(_) => kept.push_back(e),
+                _ if kept.is_empty() => {}
+                _ => kept.push_back(e),
+            }
+        }
+        self.queue = kept;
+        sink.lone_response(role, resp, reason::AMBIGUOUS);
     }
 
     /// Response bytes went by: a request gap at the back of the queue was answered.

@@ -524,10 +524,10 @@ fn lost_request_in_a_pipeline_is_never_mispaired() {
         .iter()
         .filter(|r| r.request.is_some() && r.response.is_some())
         .collect();
-    assert_eq!(
-        summary(&paired.iter().map(|r| (*r).clone()).collect::<Vec<_>>()),
-        vec![s("GET", "/a", 200), s("GET", "/d", 203)]
-    );
+    // /a too is in doubt: B and C came in a later segment before /a's response, from a
+    // client not yet seen pipelining, so /a's response might have been lost.
+    let paired: Vec<L7Record> = paired.into_iter().cloned().collect();
+    assert_eq!(summary(&paired), vec![s("GET", "/d", 203)]);
     assert!(out
         .iter()
         .all(|r| r.status != Status::Ok || r.request.is_some()));

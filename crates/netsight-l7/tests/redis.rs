@@ -139,16 +139,9 @@ fn truncation_never_pairs_wrongly() {
 fn inline_nested_resp3_and_pushes() {
     let mut t = Tracker::new(Config::default());
     let mut out = Vec::new();
-    let p = |s| seg(1, s, Egress, b"", 0);
-    let _ = p;
-    t.feed(
-        &seg(1, 1, Egress, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 0),
-        &mut out,
-    );
-    t.feed(
-        &seg(1, 2, Egress, b"ping\r\nECHO hi\r\n*1\r\n$4\r\nEXEC\r\n", 0),
-        &mut out,
-    );
+    // One write: a RESP command, then inline ones, then RESP again.
+    let cmds = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nping\r\nECHO hi\r\n*1\r\n$4\r\nEXEC\r\n";
+    t.feed(&seg(1, 1, Egress, cmds, 0), &mut out);
     // A RESP3 push between replies, a nested array, an attribute, a blob error split up.
     let replies: &[&[u8]] = &[
         b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n",
