@@ -424,6 +424,8 @@ pub fn run(protocol: Protocol, n: u64, seed: u64) -> Report {
         let mut parser = new_parser(protocol, transport, &mut rng);
         let socket_id = i % 16;
         let mut ts = i * 10_000_000;
+        let use_seq = rng.one_in(2);
+        let mut seq = rng.below(4) as u64;
         for (dir, bytes, len) in &segs {
             ts += 1 + rng.below(1000) as u64;
             rep.segments += 1;
@@ -455,7 +457,18 @@ pub fn run(protocol: Protocol, n: u64, seed: u64) -> Report {
                 "parser holds {} bytes",
                 parser.buffered()
             );
-            tracker.feed(&seg, &mut out);
+            if use_seq {
+                // Sometimes skip numbers (lost events) or go back (reordered).
+                seq += 1;
+                if rng.one_in(20) {
+                    seq += rng.below(3) as u64;
+                } else if rng.one_in(50) {
+                    seq = seq.saturating_sub(2);
+                }
+                tracker.feed_seq(&seg, seq, &mut out);
+            } else {
+                tracker.feed(&seg, &mut out);
+            }
         }
         events.clear();
         parser.finish(ts, &mut events);
