@@ -2,30 +2,30 @@
 //!
 //! Requests wait in a FIFO. A response takes the oldest request with the same key (DNS id), or
 //! for protocols without ids (HTTP/1, Redis) the oldest request, in order, which is what
-//! pipelining needs. Gaps (bytes a parser could not use) make pairing doubtful, and doubt ends
-//! in `incomplete`, never in a wrong pair:
+//! pipelining needs. Lost or unreadable bytes make pairing doubtful, and doubt ends in
+//! `incomplete`, never in a wrong pair:
 //! - a gap in the *response* stream may have held the responses of every request already sent:
 //!   those requests are emitted as incomplete, so later responses do not shift onto them;
 //! - a gap in the *request* stream may have held 0..n requests: it waits in the FIFO as a
 //!   marker. A response that began before the next parsed request was fully sent cannot answer
-//!   it, so it answered a lost request and is emitted alone; the first response after that
-//!   request was sent takes it and the marker goes.
+//!   it, so it answered a lost request and is emitted alone. If response bytes came after the
+//!   gap and before the next request, the client waited and the hidden requests were answered:
+//!   the next response takes the next request. If not, the client pipelined across the gap,
+//!   the number of hidden requests is unknown, and every request and response is emitted as
+//!   incomplete until the queue drains;
 //! - a request known to exist but unreadable (a Redis command without a name) keeps its place
 //!   as a placeholder, and its response is emitted alone;
 //! - a response that began before the oldest request was fully sent answers something else;
 //! - a whole lost response (an event the kernel dropped) leaves no gap. A client that waits for
 //!   each response then sends the next request (in a new segment) while the old one still
 //!   waits; a response after that answers either one. Unless the client was seen pipelining
-//!   across segments (two responses in a row after two or more requests were outstanding),
-//!   those requests and that response are emitted as incomplete, and pairing restarts from an
-//!   empty queue. A client that pipelines across segments from its first requests loses
-//!   that first burst this way, then pairs in order. A capture engine that knows it lost
-//!   events (a `cap_seq` gap) should say so with `Tracker::lost`.
+//!   across segments (two responses in a row after requests from two or more segments were
+//!   outstanding), those requests and that response are emitted as incomplete, and pairing
+//!   restarts from an empty queue. A client that pipelines across segments from its first
+//!   requests loses that first burst this way, then pairs in order.
 //!
-//! Whether the client waited is told by the response stream: if response bytes came after the
-//! gap and before the next request, the requests it hid were answered by then. If not, the
-//! client pipelined across the gap, the number of hidden requests is unknown, and every
-//! request and response is emitted as incomplete until the queue drains.
+//! Losing a response *and* the next request looks exactly like a normal exchange; only the
+//! capture's sequence numbers can tell (`Tracker::feed_seq`, `Tracker::lost`).
 
 use crate::parser::{Body, Message};
 use crate::record::{L7Record, Role, Status};
