@@ -232,17 +232,18 @@ impl Pairer {
         }
         self.queue.push_back(Entry::Req(msg));
         self.resps_since_req = 0;
-        // Outstanding request *segments*: requests written together count once.
-        let mut segs: Vec<u64> = self
-            .queue
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Req(r) => Some(r.first_ts_ns),
-                _ => None,
-            })
-            .collect();
-        segs.dedup();
-        self.burst = segs.len();
+        // Outstanding request *segments*: requests written together count once (the queue is
+        // in time order, so equal start times are neighbours).
+        let mut last = None;
+        self.burst = 0;
+        for e in &self.queue {
+            if let Entry::Req(r) = e {
+                if last != Some(r.first_ts_ns) {
+                    self.burst += 1;
+                    last = Some(r.first_ts_ns);
+                }
+            }
+        }
         while self.queue.len() > max_pending.max(1) {
             if let Some(Entry::Req(old)) = self.queue.pop_front() {
                 sink.stats.pending_overflow += 1;
