@@ -185,6 +185,14 @@ impl Pairer {
         }
     }
 
+    /// Requests waiting (placeholders and gap markers not counted).
+    pub fn pending(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|e| matches!(e, Entry::Req(_)))
+            .count()
+    }
+
     /// Fixes the role before any message (when inference already knows it).
     pub fn set_role(&mut self, role: Role) {
         if self.role.is_none() {

@@ -64,6 +64,8 @@ pub struct TrackerStats {
     pub seq_reordered: u64,
     /// Bytes held in parser buffers now.
     pub buffered_bytes: u64,
+    /// Requests waiting for a response now.
+    pub pending_requests: u64,
 }
 
 enum AnyParser {
@@ -375,14 +377,12 @@ impl Tracker {
     pub fn stats(&self) -> TrackerStats {
         let mut s = self.stats.clone();
         s.sockets_tracked = self.sockets.len() as u64;
-        s.buffered_bytes = self
-            .sockets
-            .values()
-            .map(|s| match &s.state {
-                State::Known(k) => k.parser.buffered() as u64,
-                _ => 0,
-            })
-            .sum();
+        for sock in self.sockets.values() {
+            if let State::Known(k) = &sock.state {
+                s.buffered_bytes += k.parser.buffered() as u64;
+                s.pending_requests += k.pairer.pending() as u64;
+            }
+        }
         s
     }
 

@@ -272,3 +272,32 @@ fn cap_seq_gaps_restart_pairing() {
     assert_eq!((out[2].req_ts_ns, out[2].status), (50, Status::Ok));
     assert_eq!(t.stats().seq_gaps, 1);
 }
+
+#[test]
+fn names_and_summaries() {
+    use std::str::FromStr;
+    for p in Protocol::ALL {
+        assert_eq!(Protocol::from_str(p.name()), Ok(p));
+        assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+    }
+    assert!(Protocol::from_str("http2").is_err());
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    t.feed(&seg(1, 1, Egress, b"GET /x HTTP/1.1\r\n\r\n", 0), &mut out);
+    assert_eq!(t.stats().pending_requests, 1);
+    t.feed(
+        &seg(
+            1,
+            2,
+            Ingress,
+            b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    let r = &out[0];
+    assert_eq!(r.request.as_ref().unwrap().to_string(), "GET /x");
+    assert_eq!(r.response.as_ref().unwrap().to_string(), "404");
+    assert_eq!((r.role.name(), r.status.name()), ("client", "error"));
+    assert_eq!(t.stats().pending_requests, 0);
+}
