@@ -12,6 +12,18 @@
 //! response whose request was not seen is emitted on its own, and every byte the parsers could
 //! not use is counted in [`TrackerStats`].
 //!
+//! Driving it from a capture engine:
+//! - feed every data record of a socket in `cap_seq` order, with [`Tracker::feed_seq`] (or
+//!   [`Tracker::feed`] plus [`Tracker::lost`] when the engine knows it dropped events): a lost
+//!   event then restarts pairing instead of risking a wrong pair;
+//! - feed syscalls that move bytes without capturing them (`sendfile`, `splice`) as segments
+//!   with an empty payload and their `syscall_len`, so bodies are skipped correctly;
+//! - call [`Tracker::expire`] about once a second and [`Tracker::close_socket`] on close;
+//! - one `Tracker` per worker thread, sockets sharded by `socket_id` (it is `Send`, not shared).
+//!
+//! What each parser handles is in its module: [`http1`], [`dns`], [`redis`]; how pairing stays
+//! right when bytes are lost is in [`Tracker`]'s notes and `src/pair.rs`.
+//!
 //! ```
 //! use netsight_l7::{Config, Direction, Segment, Tracker, Transport};
 //! let mut t = Tracker::new(Config::default());

@@ -301,3 +301,10 @@ fn names_and_summaries() {
     assert_eq!((r.role.name(), r.status.name()), ("client", "error"));
     assert_eq!(t.stats().pending_requests, 0);
 }
+
+#[test]
+fn tracker_is_send() {
+    fn send<T: Send>() {}
+    send::<Tracker>();
+    send::<netsight_l7::L7Record>();
+}
