@@ -402,8 +402,9 @@ fn new_parser(protocol: Protocol, transport: Transport, rng: &mut Rng) -> Box<dy
     }
 }
 
-/// Bytes a parser may hold for one socket (both directions), with allocator slack.
-const MAX_PARSER_BYTES: usize = 2 * 2 * 16 * 1024 + 4096;
+/// Bytes a parser may hold for one socket (both directions), with allocator slack (a `Vec`
+/// grown past its limit by one push can have up to twice the capacity).
+const MAX_PARSER_BYTES: usize = 2 * crate::MAX_PARSER_BYTES;
 
 /// Runs `n` inputs for `protocol`; panics on a broken invariant (or a parser panic).
 pub fn run(protocol: Protocol, n: u64, seed: u64) -> Report {

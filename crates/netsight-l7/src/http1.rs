@@ -18,7 +18,7 @@ use crate::{redact, Direction, MsgType, Protocol};
 use std::collections::VecDeque;
 
 /// Most head bytes buffered per direction; a longer head is a parse error.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
 /// Longest path kept in a record.
 const MAX_PATH: usize = 512;
 /// Longest Host kept.

@@ -196,8 +196,34 @@ pub struct Config {
     /// Sockets tracked at once; the least recently used one is evicted beyond (default 16384).
     pub max_sockets: usize,
     /// Requests awaiting a response per socket; the oldest is emitted as incomplete beyond
-    /// (default 128).
+    /// (default 32).
     pub max_pending_per_socket: usize,
+}
+
+/// Most bytes one socket's parser holds, by length (HTTP: two heads of [`http1::MAX_HEAD`]
+/// and the methods of pipelined requests; Redis and DNS hold less). Allocations can round up,
+/// to at most twice this.
+pub const MAX_PARSER_BYTES: usize = 2 * http1::MAX_HEAD + 2048;
+/// Most bytes one pending request holds (an HTTP path of 512 bytes, a Host of 256, ...).
+pub const MAX_PENDING_BYTES: usize = 1024;
+/// Bookkeeping per socket.
+const SOCKET_OVERHEAD: usize = 256;
+
+impl Config {
+    /// The most memory a [`Tracker`] with these settings can hold, in bytes: every socket
+    /// full of buffered bytes and pending requests (typical use is far below: a few KiB per
+    /// busy socket). The defaults give about 800 MiB; lower `max_sockets` or
+    /// `max_pending_per_socket` for a smaller bound.
+    pub fn memory_bound(&self) -> usize {
+        self.max_sockets.max(1).saturating_mul(
+            MAX_PARSER_BYTES
+                + SOCKET_OVERHEAD
+                + self
+                    .max_pending_per_socket
+                    .max(1)
+                    .saturating_mul(MAX_PENDING_BYTES),
+        )
+    }
 }
 
 impl Default for Config {
@@ -206,7 +232,7 @@ impl Default for Config {
             redact: true,
             timeout_ns: 10_000_000_000,
             max_sockets: 16384,
-            max_pending_per_socket: 128,
+            max_pending_per_socket: 32,
         }
     }
 }

@@ -180,7 +180,7 @@ fn memory_stays_bounded() {
     let st = t.stats();
     assert_eq!(st.sockets_tracked, 64);
     assert!(
-        st.buffered_bytes <= 64 * 2 * 16 * 1024 * 2,
+        st.buffered_bytes <= 64 * 2 * netsight_l7::MAX_PARSER_BYTES as u64,
         "{}",
         st.buffered_bytes
     );
