@@ -267,9 +267,7 @@ impl Tracker {
             k.parser.get().parse(&first, &mut events);
         }
         k.parser.get().parse(&chunk, &mut events);
-        let Some(ps) = self.stats.protocols.get_mut(&k.protocol) else {
-            return;
-        };
+        let ps = self.stats.protocols.entry(k.protocol).or_default();
         let mut sink = Sink {
             protocol: k.protocol,
             socket_id: id,
