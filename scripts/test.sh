@@ -10,6 +10,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 # One test at a time: the root tests watch the whole kernel, so a
 # neighbour's traffic must not land in their window.
 cargo test --workspace -- --test-threads=1
+# The per-process, trace, agent and top tests again on the other gauge paths
+# (as on kernels that refuse the iterators tried first): they must give the
+# same numbers. The first run took the first path this kernel accepts.
+gauge_tests=(--test stat_process --test trace_events --test agent_influx
+    --test agent_prometheus --test top_tmux)
+if ./target/debug/netsight doctor --json | grep -q '"gauge_path":"socket-storage'; then
+    NETSIGHT_REFUSE=dump_sockets cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
+fi
+NETSIGHT_REFUSE=dump_sockets,dump_files cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
 # The kernel matrix: the static binary booted on Debian's 6.1 and 6.12
 # kernels under qemu (doctor, selftest, exact loopback bytes); ~2-3 min.
 cargo xtask vmtest

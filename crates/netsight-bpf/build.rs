@@ -42,6 +42,8 @@ fn main() {
 
     println!("cargo:rerun-if-changed={}", include.display());
     let probes = manifest.join("src/probes");
+    // A new probe folder must rebuild too, not only a changed one.
+    println!("cargo:rerun-if-changed={}", probes.display());
     let mut dirs: Vec<_> = fs::read_dir(&probes)
         .expect("src/probes exists")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -259,16 +259,26 @@ fn refusal(e: &Error) -> Option<Refused> {
 /// (a map the kernel will not create, no privilege) is returned as is.
 pub fn load_by_trial<T>(
     programs: &[&str],
+    also_refuse: &[String],
     mut attempt: impl FnMut(&[Refused]) -> Result<T, Error>,
 ) -> Result<(T, Vec<Refused>), Error> {
-    let mut refused: Vec<Refused> = user_refused()
+    let mut refused: Vec<Refused> = Vec::new();
+    let asked = user_refused()
         .iter()
-        .filter(|p| programs.contains(&p.as_str()))
-        .map(|p| Refused {
-            program: p.clone(),
-            reason: format!("refused by --refuse/{REFUSE_ENV}"),
-        })
-        .collect();
+        .map(|p| (p, format!("refused by --refuse/{REFUSE_ENV}")))
+        .chain(
+            also_refuse
+                .iter()
+                .map(|p| (p, "refused by the caller".to_string())),
+        );
+    for (program, reason) in asked {
+        if programs.contains(&program.as_str()) && !refused.iter().any(|r| &r.program == program) {
+            refused.push(Refused {
+                program: program.clone(),
+                reason,
+            });
+        }
+    }
     loop {
         match attempt(&refused) {
             Ok(loaded) => return Ok((loaded, refused)),
@@ -316,7 +326,7 @@ mod tests {
     #[test]
     fn trial_turns_off_each_refused_program_and_retries() {
         let mut attempts = 0;
-        let (n, refused) = load_by_trial(&["a", "b", "c"], |off| {
+        let (n, refused) = load_by_trial(&["a", "b", "c"], &[], |off| {
             attempts += 1;
             for p in ["a", "c"] {
                 if !off.iter().any(|r| r.program == p) {
@@ -347,11 +357,11 @@ mod tests {
 
     #[test]
     fn a_failure_that_names_no_known_program_is_returned() {
-        let r = load_by_trial(&["a"], |_| -> Result<(), Error> {
+        let r = load_by_trial(&["a"], &[], |_| -> Result<(), Error> {
             Err(load_error(&["libbpf: map 'x': failed to create: -EPERM"]))
         });
         assert!(r.is_err());
-        let r = load_by_trial(&["a"], |_| -> Result<(), Error> {
+        let r = load_by_trial(&["a"], &[], |_| -> Result<(), Error> {
             Err(load_error(&[
                 "libbpf: prog 'zzz': BPF program load failed: -EPERM",
             ]))

@@ -12,6 +12,18 @@
 //! response whose request was not seen is emitted on its own, and every byte the parsers could
 //! not use is counted in [`TrackerStats`].
 //!
+//! Driving it from a capture engine:
+//! - feed every data record of a socket in `cap_seq` order, with [`Tracker::feed_seq`] (or
+//!   [`Tracker::feed`] plus [`Tracker::lost`] when the engine knows it dropped events): a lost
+//!   event then restarts pairing instead of risking a wrong pair;
+//! - feed syscalls that move bytes without capturing them (`sendfile`, `splice`) as segments
+//!   with an empty payload and their `syscall_len`, so bodies are skipped correctly;
+//! - call [`Tracker::expire`] about once a second and [`Tracker::close_socket`] on close;
+//! - one `Tracker` per worker thread, sockets sharded by `socket_id` (it is `Send`, not shared).
+//!
+//! What each parser handles is in its module: [`http1`], [`dns`], [`redis`]; how pairing stays
+//! right when bytes are lost is in [`Tracker`]'s notes and `src/pair.rs`.
+//!
 //! ```
 //! use netsight_l7::{Config, Direction, Segment, Tracker, Transport};
 //! let mut t = Tracker::new(Config::default());
@@ -105,6 +117,35 @@ impl Protocol {
     }
 }
 
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The protocol of a JSON name, as [`Protocol::name`] writes it.
+impl std::str::FromStr for Protocol {
+    type Err = UnknownProtocol;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProtocol(s.to_string()))
+    }
+}
+
+/// A protocol name this crate does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownProtocol(pub String);
+
+impl std::fmt::Display for UnknownProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown L7 protocol {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownProtocol {}
+
 /// Whether a message asks or answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,8 +196,34 @@ pub struct Config {
     /// Sockets tracked at once; the least recently used one is evicted beyond (default 16384).
     pub max_sockets: usize,
     /// Requests awaiting a response per socket; the oldest is emitted as incomplete beyond
-    /// (default 128).
+    /// (default 32).
     pub max_pending_per_socket: usize,
+}
+
+/// Most bytes one socket's parser holds, by length (HTTP: two heads of [`http1::MAX_HEAD`]
+/// and the methods of pipelined requests; Redis and DNS hold less). Allocations can round up,
+/// to at most twice this.
+pub const MAX_PARSER_BYTES: usize = 2 * http1::MAX_HEAD + 2048;
+/// Most bytes one pending request holds (an HTTP path of 512 bytes, a Host of 256, ...).
+pub const MAX_PENDING_BYTES: usize = 1024;
+/// Bookkeeping per socket.
+const SOCKET_OVERHEAD: usize = 256;
+
+impl Config {
+    /// The most memory a [`Tracker`] with these settings can hold, in bytes: every socket
+    /// full of buffered bytes and pending requests (typical use is far below: a few KiB per
+    /// busy socket). The defaults give about 800 MiB; lower `max_sockets` or
+    /// `max_pending_per_socket` for a smaller bound.
+    pub fn memory_bound(&self) -> usize {
+        self.max_sockets.max(1).saturating_mul(
+            MAX_PARSER_BYTES
+                + SOCKET_OVERHEAD
+                + self
+                    .max_pending_per_socket
+                    .max(1)
+                    .saturating_mul(MAX_PENDING_BYTES),
+        )
+    }
 }
 
 impl Default for Config {
@@ -165,7 +232,7 @@ impl Default for Config {
             redact: true,
             timeout_ns: 10_000_000_000,
             max_sockets: 16384,
-            max_pending_per_socket: 128,
+            max_pending_per_socket: 32,
         }
     }
 }

@@ -2,15 +2,30 @@
 //!
 //! Requests wait in a FIFO. A response takes the oldest request with the same key (DNS id), or
 //! for protocols without ids (HTTP/1, Redis) the oldest request, in order, which is what
-//! pipelining needs. Gaps (bytes a parser could not use) make pairing doubtful, and doubt ends
-//! in `incomplete`, never in a wrong pair:
+//! pipelining needs. Lost or unreadable bytes make pairing doubtful, and doubt ends in
+//! `incomplete`, never in a wrong pair:
 //! - a gap in the *response* stream may have held the responses of every request already sent:
 //!   those requests are emitted as incomplete, so later responses do not shift onto them;
 //! - a gap in the *request* stream may have held 0..n requests: it waits in the FIFO as a
 //!   marker. A response that began before the next parsed request was fully sent cannot answer
-//!   it, so it answered a lost request and is emitted alone; the first response after that
-//!   request was sent takes it and the marker goes.
-//! - a response that began before the oldest request was fully sent answers something else.
+//!   it, so it answered a lost request and is emitted alone. If response bytes came after the
+//!   gap and before the next request, the client waited and the hidden requests were answered:
+//!   the next response takes the next request. If not, the client pipelined across the gap,
+//!   the number of hidden requests is unknown, and every request and response is emitted as
+//!   incomplete until the queue drains;
+//! - a request known to exist but unreadable (a Redis command without a name) keeps its place
+//!   as a placeholder, and its response is emitted alone;
+//! - a response that began before the oldest request was fully sent answers something else;
+//! - a whole lost response (an event the kernel dropped) leaves no gap. A client that waits for
+//!   each response then sends the next request (in a new segment) while the old one still
+//!   waits; a response after that answers either one. Unless the client was seen pipelining
+//!   across segments (two responses in a row after requests from two or more segments were
+//!   outstanding), those requests and that response are emitted as incomplete, and pairing
+//!   restarts from an empty queue. A client that pipelines across segments from its first
+//!   requests loses that first burst this way, then pairs in order.
+//!
+//! Losing a response *and* the next request looks exactly like a normal exchange; only the
+//! capture's sequence numbers can tell (`Tracker::feed_seq`, `Tracker::lost`).
 
 use crate::parser::{Body, Message};
 use crate::record::{L7Record, Role, Status};
@@ -20,8 +35,14 @@ use std::collections::VecDeque;
 
 enum Entry {
     Req(Message),
-    /// Request bytes not understood, first seen at this time.
-    Gap(u64),
+    /// One request that could not be read, seen at this time.
+    Unknown(u64),
+    /// Request bytes not understood, first seen at `ts`; `answered`: response bytes came
+    /// after it and before the next request (so the client was not pipelining across it).
+    Gap {
+        ts: u64,
+        answered: bool,
+    },
 }
 
 /// Where a pairer sends records and counts them.
@@ -122,6 +143,9 @@ pub(crate) mod reason {
     pub const REQ_LOST: &str = "request not parsed (bytes lost or malformed)";
     pub const EARLY: &str = "response began before the pending request was sent";
     pub const LOST: &str = "capture lost events on the socket";
+    pub const DOUBT: &str = "pairing in doubt: requests pipelined across lost bytes";
+    pub const AMBIGUOUS: &str =
+        "pairing in doubt: a response was lost, or the client pipelines (not seen before)";
 }
 
 /// The pairing state of one socket.
@@ -131,6 +155,16 @@ pub(crate) struct Pairer {
     queue: VecDeque<Entry>,
     /// Messages carry ids (DNS): gaps do not shift anything, lost answers just time out.
     keyed: bool,
+    /// Pairing is in doubt (see [`Pairer::doubtful`]).
+    doubt: bool,
+    /// The client was seen pipelining across segments (two responses in a row after two
+    /// or more requests were outstanding): a request sent while another waits is then not a
+    /// sign that the other's response was lost.
+    pipelining: bool,
+    /// Responses since the last request.
+    resps_since_req: u8,
+    /// Requests outstanding when the last one was sent.
+    burst: usize,
 }
 
 fn role_of(body: &Body, dir: Direction) -> Role {
@@ -149,6 +183,14 @@ impl Pairer {
             keyed,
             ..Pairer::default()
         }
+    }
+
+    /// Requests waiting (placeholders and gap markers not counted).
+    pub fn pending(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|e| matches!(e, Entry::Req(_)))
+            .count()
     }
 
     /// Fixes the role before any message (when inference already knows it).
@@ -188,7 +230,7 @@ impl Pairer {
         if let Some(key) = msg.key {
             let dup = self.queue.iter().position(|e| match e {
                 Entry::Req(r) => r.key == Some(key) && r.check == msg.check,
-                Entry::Gap(_) => false,
+                _ => false,
             });
             if let Some(i) = dup {
                 if let Some(Entry::Req(old)) = self.queue.remove(i) {
@@ -197,6 +239,19 @@ impl Pairer {
             }
         }
         self.queue.push_back(Entry::Req(msg));
+        self.resps_since_req = 0;
+        // Outstanding request *segments*: requests written together count once (the queue is
+        // in time order, so equal start times are neighbours).
+        let mut last = None;
+        self.burst = 0;
+        for e in &self.queue {
+            if let Entry::Req(r) = e {
+                if last != Some(r.first_ts_ns) {
+                    self.burst += 1;
+                    last = Some(r.first_ts_ns);
+                }
+            }
+        }
         while self.queue.len() > max_pending.max(1) {
             if let Some(Entry::Req(old)) = self.queue.pop_front() {
                 sink.stats.pending_overflow += 1;
@@ -212,7 +267,7 @@ impl Pairer {
                     r.key == Some(key)
                         && (r.check.is_none() || resp.check.is_none() || r.check == resp.check)
                 }
-                Entry::Gap(_) => false,
+                _ => false,
             });
             match hit.and_then(|i| self.queue.remove(i)) {
                 Some(Entry::Req(req)) => sink.pair(role, req, resp),
@@ -220,10 +275,22 @@ impl Pairer {
             }
             return;
         }
+        self.note_response();
+        self.resps_since_req = self.resps_since_req.saturating_add(1);
+        if self.resps_since_req >= 2 && self.burst >= 2 {
+            self.pipelining = true;
+        }
         loop {
+            if self.doubt {
+                return self.doubtful(role, resp, sink);
+            }
             match self.queue.front() {
                 None => return sink.lone_response(role, resp, reason::NO_REQUEST),
-                Some(Entry::Gap(_)) => {
+                Some(Entry::Unknown(_)) => {
+                    self.queue.pop_front();
+                    return sink.lone_response(role, resp, reason::REQ_LOST);
+                }
+                Some(&Entry::Gap { answered, .. }) => {
                     let next_sent = match self.queue.get(1) {
                         Some(Entry::Req(r)) => Some(r.last_ts_ns),
                         _ => None,
@@ -231,6 +298,11 @@ impl Pairer {
                     match next_sent {
                         Some(t) if resp.first_ts_ns >= t => {
                             self.queue.pop_front();
+                            if !answered {
+                                // Requests were sent across the gap without waiting: how many
+                                // it hid is unknown, so nothing pairs until the queue drains.
+                                self.doubt = true;
+                            }
                         }
                         _ => return sink.lone_response(role, resp, reason::REQ_LOST),
                     }
@@ -239,6 +311,9 @@ impl Pairer {
                     if resp.first_ts_ns < r.last_ts_ns {
                         return sink.lone_response(role, resp, reason::EARLY);
                     }
+                    if !self.pipelining && self.sent_behind(r.last_ts_ns, resp.first_ts_ns) {
+                        return self.ambiguous(role, resp, sink);
+                    }
                     if let Some(Entry::Req(req)) = self.queue.pop_front() {
                         sink.pair(role, req, resp);
                     }
@@ -246,6 +321,59 @@ impl Pairer {
                 }
             }
         }
+    }
+
+    /// Whether a request in a later segment than the oldest one (which ended at `front_ts`)
+    /// was sent before `ts`. Requests written together in one segment are pipelined by
+    /// construction and say nothing about lost responses.
+    fn sent_behind(&self, front_ts: u64, ts: u64) -> bool {
+        self.queue
+            .iter()
+            .skip(1)
+            .any(|e| matches!(e, Entry::Req(r) if r.first_ts_ns > front_ts && r.last_ts_ns <= ts))
+    }
+
+    /// A client not known to pipeline sent a request while an earlier one waited, and now a
+    /// response comes: either the earlier one's response was lost (and this answers the later
+    /// one) or the client pipelines (and this answers the earlier one). Nobody can tell, so
+    /// the requests sent before it and the response are incomplete.
+    fn ambiguous(&mut self, role: Role, resp: Message, sink: &mut Sink) {
+        let ts = resp.first_ts_ns;
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for e in self.queue.drain(..) {
+            match e {
+                Entry::Req(r) if r.last_ts_ns <= ts => {
+                    sink.lone_request(role, r, reason::AMBIGUOUS)
+                }
+                Entry::Req(_) => kept.push_back(e),
+                _ if kept.is_empty() => {}
+                _ => kept.push_back(e),
+            }
+        }
+        self.queue = kept;
+        sink.lone_response(role, resp, reason::AMBIGUOUS);
+    }
+
+    /// Response bytes went by: a request gap at the back of the queue was answered.
+    fn note_response(&mut self) {
+        if let Some(Entry::Gap { answered, .. }) = self.queue.back_mut() {
+            *answered = true;
+        }
+    }
+
+    /// In doubt: each response ends the oldest request, both incomplete, until none is left.
+    fn doubtful(&mut self, role: Role, resp: Message, sink: &mut Sink) {
+        while let Some(e) = self.queue.pop_front() {
+            if let Entry::Req(r) = e {
+                sink.lone_request(role, r, reason::DOUBT);
+                break;
+            }
+        }
+        if !self.queue.iter().any(|e| matches!(e, Entry::Req(_))) {
+            self.queue.clear();
+            self.doubt = false;
+        }
+        sink.lone_response(role, resp, reason::DOUBT);
     }
 
     /// Bytes in `dir` that a parser could not use, seen at `ts_ns`.
@@ -258,11 +386,15 @@ impl Pairer {
         };
         let role = self.role.unwrap_or(Role::Client);
         if dir == req_dir {
-            if !matches!(self.queue.back(), Some(Entry::Gap(_))) {
-                self.queue.push_back(Entry::Gap(ts_ns));
+            if !matches!(self.queue.back(), Some(Entry::Gap { .. })) {
+                self.queue.push_back(Entry::Gap {
+                    ts: ts_ns,
+                    answered: false,
+                });
             }
             return;
         }
+        self.note_response();
         // Every request sent before these response bytes may have been answered by them.
         // Request-gap markers stay: lost requests may still be answered later.
         let mut kept = VecDeque::with_capacity(self.queue.len());
@@ -271,15 +403,28 @@ impl Pairer {
                 Entry::Req(r) if r.last_ts_ns <= ts_ns => {
                     sink.lone_request(role, r, reason::RESP_LOST)
                 }
+                Entry::Unknown(t) if t <= ts_ns => {}
                 e => kept.push_back(e),
             }
         }
         self.queue = kept;
     }
 
+    /// One request in `dir` that could not be read: it keeps its place in the order.
+    pub fn unknown(&mut self, dir: Direction, ts_ns: u64, max_pending: usize) {
+        if self.keyed || self.request_dir() != Some(dir) {
+            return;
+        }
+        self.queue.push_back(Entry::Unknown(ts_ns));
+        while self.queue.len() > max_pending.max(1) {
+            self.queue.pop_front();
+        }
+    }
+
     /// Everything pending becomes incomplete with `why`.
     pub fn drain(&mut self, why: &str, sink: &mut Sink) {
         let role = self.role.unwrap_or(Role::Client);
+        self.doubt = false;
         for e in self.queue.drain(..) {
             if let Entry::Req(r) = e {
                 sink.lone_request(role, r, why);
@@ -304,7 +449,7 @@ impl Pairer {
         while i < self.queue.len() {
             let old = match &self.queue[i] {
                 Entry::Req(r) => r.last_ts_ns <= deadline_ns,
-                Entry::Gap(t) => *t <= deadline_ns,
+                Entry::Gap { ts: t, .. } | Entry::Unknown(t) => *t <= deadline_ns,
             };
             if !old {
                 i += 1;
@@ -314,6 +459,9 @@ impl Pairer {
                 sink.lone_request(role, r, reason::TIMEOUT);
             }
         }
+        if !self.queue.iter().any(|e| matches!(e, Entry::Req(_))) {
+            self.doubt = false;
+        }
     }
 
     /// The oldest time anything pending was seen.
@@ -322,7 +470,7 @@ impl Pairer {
             .iter()
             .map(|e| match e {
                 Entry::Req(r) => r.last_ts_ns,
-                Entry::Gap(t) => *t,
+                Entry::Gap { ts: t, .. } | Entry::Unknown(t) => *t,
             })
             .min()
     }

@@ -71,6 +71,7 @@ pub struct Message {
 }
 
 /// What a parser emits.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A whole message.
@@ -86,6 +87,16 @@ pub enum Event {
         bytes: u64,
         /// The bytes were malformed (a parse error), not just uncaptured or after one.
         error: bool,
+    },
+    /// Exactly one message whose content could not be read (a Redis command without a name):
+    /// it still takes its place in the pairing order.
+    Unreadable {
+        /// Which way it went.
+        dir: Direction,
+        /// When it ended.
+        ts_ns: u64,
+        /// Its size.
+        bytes: u64,
     },
 }
 

@@ -2,6 +2,7 @@
 
 use crate::Protocol;
 use serde::Serialize;
+use std::fmt;
 
 /// Which end of the conversation the traced socket is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -11,6 +12,62 @@ pub enum Role {
     Client,
     /// The socket receives requests (an ingress request).
     Server,
+}
+
+impl Role {
+    /// The name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+}
+
+impl Status {
+    /// The name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Short text for a table: `GET /index.html`, `A example.com`, `GET user:1`.
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Http1(r) => write!(f, "{} {}", r.method, r.path),
+            Request::Dns(q) => write!(
+                f,
+                "{} {}",
+                q.qtype.as_deref().unwrap_or("?"),
+                q.qname.as_deref().unwrap_or("?")
+            ),
+            Request::Redis(c) => match &c.key {
+                Some(k) => write!(f, "{} {k}", c.command),
+                None => f.write_str(&c.command),
+            },
+        }
+    }
+}
+
+/// Short text for a table: `200`, `NXDOMAIN 0`, `ok`, `error ERR ...`.
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Response::Http1(r) => write!(f, "{}", r.status),
+            Response::Dns(r) => write!(f, "{} {}", r.rcode, r.answers),
+            Response::Redis(r) => match (r.reply, &r.error) {
+                (ReplyKind::Error, Some(e)) => write!(f, "error {e}"),
+                (ReplyKind::Error, None) => f.write_str("error"),
+                (ReplyKind::Ok, _) => f.write_str("ok"),
+                (ReplyKind::Value, _) => f.write_str("value"),
+            },
+        }
+    }
 }
 
 /// Outcome of a record.
@@ -101,6 +158,7 @@ pub struct RedisReply {
 
 /// The request half of a record, typed per protocol. Serialized without a tag: the record's
 /// `protocol` says which it is.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Request {
@@ -113,6 +171,7 @@ pub enum Request {
 }
 
 /// The response half of a record, typed per protocol. Serialized without a tag.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Response {

@@ -56,10 +56,16 @@ pub struct TrackerStats {
     pub sockets_unknown: u64,
     /// Bytes of sockets whose protocol is unknown (still detecting, or given up).
     pub bytes_undetected: u64,
-    /// Times the caller reported lost events ([`Tracker::lost`]).
+    /// Times the caller reported lost events ([`Tracker::lost`], or a `cap_seq` gap).
     pub losses_reported: u64,
+    /// `cap_seq` gaps seen by [`Tracker::feed_seq`].
+    pub seq_gaps: u64,
+    /// Records fed by [`Tracker::feed_seq`] with a `cap_seq` older than expected.
+    pub seq_reordered: u64,
     /// Bytes held in parser buffers now.
     pub buffered_bytes: u64,
+    /// Requests waiting for a response now.
+    pub pending_requests: u64,
 }
 
 enum AnyParser {
@@ -112,13 +118,19 @@ enum State {
 struct Sock {
     tick: u64,
     state: State,
+    /// The `cap_seq` expected next ([`Tracker::feed_seq`]).
+    next_seq: Option<u64>,
 }
 
 /// All per-socket L7 state, bounded by [`Config`].
 ///
 /// Feed it every captured segment in capture order (per socket); it emits records as pairs
 /// complete. Call [`Tracker::expire`] periodically (say every second) and
-/// [`Tracker::close_socket`] when a socket closes.
+/// [`Tracker::close_socket`] when a socket closes. Syscalls that move bytes without capturing
+/// them (`sendfile`, `splice`) should be fed as segments with an empty payload and their
+/// `syscall_len`: the parsers then skip those bytes as body instead of losing their place.
+/// When the capture knows it lost events on a socket, use [`Tracker::feed_seq`] (or call
+/// [`Tracker::lost`]): pairing then restarts cleanly instead of guessing.
 pub struct Tracker {
     cfg: Config,
     sockets: HashMap<u64, Sock>,
@@ -174,6 +186,7 @@ impl Tracker {
                     Sock {
                         tick,
                         state: State::Detecting(0, None),
+                        next_seq: None,
                     },
                 );
             }
@@ -254,9 +267,7 @@ impl Tracker {
             k.parser.get().parse(&first, &mut events);
         }
         k.parser.get().parse(&chunk, &mut events);
-        let Some(ps) = self.stats.protocols.get_mut(&k.protocol) else {
-            return;
-        };
+        let ps = self.stats.protocols.entry(k.protocol).or_default();
         let mut sink = Sink {
             protocol: k.protocol,
             socket_id: id,
@@ -273,6 +284,26 @@ impl Tracker {
             );
         }
         self.events = events;
+    }
+
+    /// Like [`Tracker::feed`], with the segment's `cap_seq` (its index among the socket's
+    /// captured records, from 0): a gap in the sequence means the capture lost events on this
+    /// socket, and is handled as [`Tracker::lost`] before the segment is fed. Records must be
+    /// fed in `cap_seq` order; one older than expected is fed as it is and counted.
+    pub fn feed_seq(&mut self, seg: &Segment, cap_seq: u64, out: &mut Vec<L7Record>) {
+        let expected = self.sockets.get(&seg.socket_id).and_then(|s| s.next_seq);
+        match expected {
+            Some(n) if cap_seq > n => {
+                self.stats.seq_gaps += 1;
+                self.lost(seg.socket_id, seg.ts_ns, out);
+            }
+            Some(n) if cap_seq < n => self.stats.seq_reordered += 1,
+            _ => {}
+        }
+        self.feed(seg, out);
+        if let Some(s) = self.sockets.get_mut(&seg.socket_id) {
+            s.next_seq = Some(s.next_seq.map_or(cap_seq + 1, |n| n.max(cap_seq + 1)));
+        }
     }
 
     /// The socket closed: finishes what ends with the connection, emits pending requests as
@@ -344,14 +375,12 @@ impl Tracker {
     pub fn stats(&self) -> TrackerStats {
         let mut s = self.stats.clone();
         s.sockets_tracked = self.sockets.len() as u64;
-        s.buffered_bytes = self
-            .sockets
-            .values()
-            .map(|s| match &s.state {
-                State::Known(k) => k.parser.buffered() as u64,
-                _ => 0,
-            })
-            .sum();
+        for sock in self.sockets.values() {
+            if let State::Known(k) = &sock.state {
+                s.buffered_bytes += k.parser.buffered() as u64;
+                s.pending_requests += k.pairer.pending() as u64;
+            }
+        }
         s
     }
 
@@ -461,5 +490,13 @@ fn handle(k: &mut Known, ev: Event, remote_port: u16, max_pending: usize, sink: 
             }
             k.pairer.gap(dir, ts_ns, sink);
         }
+        Event::Unreadable { dir, ts_ns, bytes } => {
+            sink.stats.bytes_skipped += bytes;
+            sink.stats.parse_errors += 1;
+            k.pairer.unknown(dir, ts_ns, max_pending);
+        }
+        // Events added later are counted as nothing until handled here.
+        #[allow(unreachable_patterns)]
+        _ => {}
     }
 }

@@ -1,3 +1,5 @@
+//! A tool, not a test: prints the records and stats of one fixture at one capture size.
+//! `FIX=http_curl_keepalive.txt CAP=64 cargo test -p netsight-l7 --test fixtures_dump -- --ignored --nocapture`
 mod common;
 use netsight_l7::Config;
 

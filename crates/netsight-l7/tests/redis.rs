@@ -139,16 +139,9 @@ fn truncation_never_pairs_wrongly() {
 fn inline_nested_resp3_and_pushes() {
     let mut t = Tracker::new(Config::default());
     let mut out = Vec::new();
-    let p = |s| seg(1, s, Egress, b"", 0);
-    let _ = p;
-    t.feed(
-        &seg(1, 1, Egress, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 0),
-        &mut out,
-    );
-    t.feed(
-        &seg(1, 2, Egress, b"ping\r\nECHO hi\r\n*1\r\n$4\r\nEXEC\r\n", 0),
-        &mut out,
-    );
+    // One write: a RESP command, then inline ones, then RESP again.
+    let cmds = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nping\r\nECHO hi\r\n*1\r\n$4\r\nEXEC\r\n";
+    t.feed(&seg(1, 1, Egress, cmds, 0), &mut out);
     // A RESP3 push between replies, a nested array, an attribute, a blob error split up.
     let replies: &[&[u8]] = &[
         b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n",
@@ -218,4 +211,71 @@ fn auth_variants_never_leak() {
         assert_eq!(out.len(), 1, "command {i}");
         assert!(!json(&out[0]).contains("hunter"), "{}", json(&out[0]));
     }
+}
+
+#[test]
+fn monitor_and_nameless_commands_do_not_shift_pairs() {
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    t.feed(&seg(1, 10, Egress, b"*1\r\n$4\r\nPING\r\n", 0), &mut out);
+    t.feed(&seg(1, 20, Ingress, b"+PONG\r\n", 0), &mut out);
+    out.clear();
+    // A command array whose name is a null bulk: no command to show, but it gets a reply.
+    t.feed(&seg(1, 1_000, Egress, b"*1\r\n$-1\r\n", 0), &mut out);
+    t.feed(
+        &seg(1, 2_000, Ingress, b"-ERR Protocol error\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(1, 3_000, Egress, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 0),
+        &mut out,
+    );
+    t.feed(&seg(1, 4_000, Ingress, b"$1\r\nv\r\n", 0), &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].request.is_none(), "the error is not GET's");
+    assert_eq!(summary(&out[1..]), vec!["GET k -> value"]);
+    // The same, pipelined: GET a, the nameless command and GET b before any reply.
+    let mut out = Vec::new();
+    let cmds = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$-1\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n";
+    t.feed(&seg(1, 4_100, Egress, cmds, 0), &mut out);
+    t.feed(
+        &seg(
+            1,
+            4_200,
+            Ingress,
+            b"$1\r\nA\r\n-ERR Protocol error\r\n$1\r\nB\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    assert_eq!(out.len(), 3);
+    assert_eq!(summary(&out[..1]), vec!["GET a -> value"]);
+    assert!(out[1].request.is_none());
+    assert_eq!(summary(&out[2..]), vec!["GET b -> value"]);
+    let mut out = Vec::new();
+    t.feed(
+        &seg(1, 5_000, Egress, b"*1\r\n$7\r\nMONITOR\r\n", 0),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            6_000,
+            Ingress,
+            b"+OK\r\n+1700000000.1 [0 127.0.0.1:5] \"GET\" \"x\"\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    t.feed(
+        &seg(
+            1,
+            7_000,
+            Ingress,
+            b"+1700000000.2 [0 127.0.0.1:5] \"SET\" \"x\"\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    assert_eq!(summary(&out), vec!["MONITOR -> ok"]);
 }

@@ -82,17 +82,26 @@ fn pending_overflow_is_counted() {
     };
     let mut t = Tracker::new(cfg);
     let mut out = Vec::new();
-    for i in 0..10 {
-        t.feed(&seg(1, i, Egress, GET, 0), &mut out);
-    }
+    // Ten pipelined requests in one write.
+    let reqs: Vec<u8> = (0..10)
+        .flat_map(|i| format!("GET /{i} HTTP/1.1\r\n\r\n").into_bytes())
+        .collect();
+    t.feed(&seg(1, 1, Egress, &reqs, 0), &mut out);
     assert_eq!(out.len(), 6);
     assert_eq!(t.stats().protocols[&Protocol::Http1].pending_overflow, 6);
     // The oldest went; the newest four pair in order.
     for i in 0..4 {
         t.feed(&seg(1, 100 + i, Ingress, OK, 0), &mut out);
     }
-    let paired: Vec<u64> = out[6..].iter().map(|r| r.req_ts_ns).collect();
-    assert_eq!(paired, vec![6, 7, 8, 9]);
+    let paired: Vec<String> = out[6..]
+        .iter()
+        .map(|r| match &r.request {
+            Some(netsight_l7::Request::Http1(h)) => h.path.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(paired, vec!["/6", "/7", "/8", "/9"]);
+    assert!(out[6..].iter().all(|r| r.status == Status::Ok));
 }
 
 #[test]
@@ -171,7 +180,7 @@ fn memory_stays_bounded() {
     let st = t.stats();
     assert_eq!(st.sockets_tracked, 64);
     assert!(
-        st.buffered_bytes <= 64 * 2 * 16 * 1024 * 2,
+        st.buffered_bytes <= 64 * 2 * netsight_l7::MAX_PARSER_BYTES as u64,
         "{}",
         st.buffered_bytes
     );
@@ -218,4 +227,84 @@ fn a_long_download_is_not_timed_out() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].status, Status::Ok);
     assert_eq!(out[1].req_ts_ns, 100);
+}
+
+#[test]
+fn pipelining_across_segments_is_learned() {
+    // An async client writes each request as it comes, without waiting (Redis clients do).
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    let mut ts = 0;
+    for _round in 0..3 {
+        for i in 0..3 {
+            ts += 10;
+            let r = format!("GET /{i} HTTP/1.1\r\n\r\n");
+            t.feed(&seg(1, ts, Egress, r.as_bytes(), 0), &mut out);
+        }
+        for _ in 0..3 {
+            ts += 10;
+            t.feed(&seg(1, ts, Ingress, OK, 0), &mut out);
+        }
+    }
+    // The first burst is in doubt (a lost response looks the same); then it pairs in order.
+    let ok = out.iter().filter(|r| r.status == Status::Ok).count();
+    assert_eq!(ok, 6, "{out:?}");
+    assert!(out[..out.len() - 6]
+        .iter()
+        .all(|r| r.status == Status::Incomplete));
+}
+
+#[test]
+fn cap_seq_gaps_restart_pairing() {
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    t.feed_seq(&seg(1, 10, Egress, GET, 0), 0, &mut out);
+    // Seq 1 (the response) and 2 (the next request) were lost.
+    t.feed_seq(&seg(1, 40, Ingress, OK, 0), 3, &mut out);
+    t.feed_seq(&seg(1, 50, Egress, GET, 0), 4, &mut out);
+    t.feed_seq(&seg(1, 60, Ingress, OK, 0), 5, &mut out);
+    assert_eq!(out.len(), 3);
+    assert_eq!(
+        out[0].reason.as_deref(),
+        Some("capture lost events on the socket")
+    );
+    assert!(out[1].request.is_none());
+    assert_eq!((out[2].req_ts_ns, out[2].status), (50, Status::Ok));
+    assert_eq!(t.stats().seq_gaps, 1);
+}
+
+#[test]
+fn names_and_summaries() {
+    use std::str::FromStr;
+    for p in Protocol::ALL {
+        assert_eq!(Protocol::from_str(p.name()), Ok(p));
+        assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+    }
+    assert!(Protocol::from_str("http2").is_err());
+    let mut t = Tracker::new(Config::default());
+    let mut out = Vec::new();
+    t.feed(&seg(1, 1, Egress, b"GET /x HTTP/1.1\r\n\r\n", 0), &mut out);
+    assert_eq!(t.stats().pending_requests, 1);
+    t.feed(
+        &seg(
+            1,
+            2,
+            Ingress,
+            b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n",
+            0,
+        ),
+        &mut out,
+    );
+    let r = &out[0];
+    assert_eq!(r.request.as_ref().unwrap().to_string(), "GET /x");
+    assert_eq!(r.response.as_ref().unwrap().to_string(), "404");
+    assert_eq!((r.role.name(), r.status.name()), ("client", "error"));
+    assert_eq!(t.stats().pending_requests, 0);
+}
+
+#[test]
+fn tracker_is_send() {
+    fn send<T: Send>() {}
+    send::<Tracker>();
+    send::<netsight_l7::L7Record>();
 }

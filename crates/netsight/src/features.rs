@@ -81,7 +81,7 @@ pub const FEATURES: &[FeatureSpec] = &[
         &["iter"],
         &[],
         &[],
-        &["dump_sockets", "dump_tcp", "dump_udp"],
+        &["dump_sockets", "dump_files", "dump_tcp", "dump_udp"],
     ),
     spec(
         "trace connect, state",
@@ -294,6 +294,7 @@ mod tests {
         assert_eq!(status_of("connection gauges", &one), "degraded");
         let all = [
             refused("dump_sockets", None),
+            refused("dump_files", None),
             refused("dump_tcp", None),
             refused("dump_udp", None),
         ];

@@ -40,11 +40,14 @@ fn storage_map_path_here() -> bool {
         .is_some_and(|p| p.contains("socket-storage"))
 }
 
-/// The gauge paths this machine can run: the per-namespace one always (by
-/// refusing the storage-map iterator), the storage-map one where the
-/// kernel accepts it.
+/// The gauge paths this machine can run: the task-file and per-namespace
+/// ones always (by refusing the iterators tried before them), the
+/// storage-map one where the kernel accepts it.
 fn gauge_paths() -> Vec<Vec<&'static str>> {
-    let mut paths = vec![vec!["--refuse", "dump_sockets"]];
+    let mut paths = vec![
+        vec!["--refuse", "dump_sockets"],
+        vec!["--refuse", "dump_sockets,dump_files"],
+    ];
     if storage_map_path_here() {
         paths.push(vec![]);
     } else {
@@ -157,8 +160,10 @@ fn each_refused_program_degrades_exactly_its_features_and_the_rest_runs() {
     // kernel takes.
     let gauges = ("connection gauges", "degraded");
     cases.push(("dump_sockets", if storage { vec![gauges] } else { vec![] }));
+    cases.push(("dump_files", if storage { vec![] } else { vec![gauges] }));
+    // The per-namespace pair loads only once both of the above are gone.
     for p in ["dump_tcp", "dump_udp"] {
-        cases.push((p, if storage { vec![] } else { vec![gauges] }));
+        cases.push((p, vec![]));
     }
     let net = NetPair::new("rf");
     for (program, cost) in cases {

@@ -79,3 +79,25 @@ fn a_failed_attach_leaves_no_blacklist_behind() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_refused_xdp_program_is_one_line_exit_1_and_pins_nothing() {
+    require_root!();
+    let (out, created) = on_empty_bpffs(&[
+        "--refuse",
+        "netsight_xdp",
+        "xdp",
+        "attach",
+        "lo",
+        "--mode",
+        "generic",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!created, "left pins behind: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("netsight_xdp") && err.contains("refused"),
+        "{err}"
+    );
+}

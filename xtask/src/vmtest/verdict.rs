@@ -124,13 +124,20 @@ pub fn selftest(c: &Console) -> Check {
             }
         })
         .collect();
-    let (mut replaced, mut off) = (Vec::new(), Vec::new());
+    let (mut replaced, mut off, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for d in probes
         .iter()
         .flat_map(|p| p["degraded"].as_array().cloned().unwrap_or_default())
     {
         let name = d["program"].as_str().unwrap_or("?").to_string();
-        let list = if d["replaced_by"].is_string() {
+        // These stock kernels run no BPF LSM: a refusal is our program
+        // failing their verifier, hidden by load-by-trial unless caught here.
+        let by_kernel = d["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("refused at"));
+        let list = if d["refused"] == true && by_kernel {
+            &mut refused
+        } else if d["replaced_by"].is_string() {
             &mut replaced
         } else {
             &mut off
@@ -139,7 +146,9 @@ pub fn selftest(c: &Console) -> Check {
             list.push(name);
         }
     }
-    let ok = c.status("selftest") == Some(0) && probes.iter().all(|p| p["ok"] == true);
+    let ok = c.status("selftest") == Some(0)
+        && probes.iter().all(|p| p["ok"] == true)
+        && refused.is_empty();
     let word = if ok { "ok" } else { "FAILED" };
     let mut text = format!("selftest {word} ({}", each.join(", "));
     if !replaced.is_empty() {
@@ -147,6 +156,9 @@ pub fn selftest(c: &Console) -> Check {
     }
     if !off.is_empty() {
         text.push_str(&format!("; not loaded: {}", off.join(" ")));
+    }
+    if !refused.is_empty() {
+        text.push_str(&format!("; REFUSED: {}", refused.join(" ")));
     }
     text.push(')');
     check(ok, text)
@@ -226,6 +238,26 @@ mod tests {
         assert_eq!(b.text, "bytes exact (tcp=100, udp=20)");
         let short = CONSOLE.replace("\"tcp_tx_bytes\":40", "\"tcp_tx_bytes\":39");
         assert!(!bytes(&Console::parse(&short)).ok);
+    }
+
+    #[test]
+    fn a_program_the_kernel_refused_fails_selftest_one_we_set_aside_does_not() {
+        let run = |reason: &str| {
+            let line = format!(
+                "@@vm selftest {{\"probes\":[{{\"probe\":\"sockets\",\"ok\":true,\"io\":\"tracepoints\",\
+                 \"degraded\":[{{\"program\":\"dump_sockets\",\"reason\":\"{reason}\",\
+                 \"replaced_by\":\"iter/task_file\",\"refused\":true}}]}}]}}\n@@vm-rc selftest 0\n"
+            );
+            selftest(&Console::parse(&line))
+        };
+        let kernel = run("refused at load (EACCES: R1 invalid mem access)");
+        assert!(
+            !kernel.ok && kernel.text.contains("REFUSED: dump_sockets"),
+            "{}",
+            kernel.text
+        );
+        let ours = run("refused by the caller");
+        assert!(ours.ok, "{}", ours.text);
     }
 
     #[test]

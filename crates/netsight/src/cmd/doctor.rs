@@ -24,6 +24,8 @@ struct Report {
     io_hooks: &'static str,
     /// How the interval's connection gauges are taken.
     gauge_path: &'static str,
+    /// Programs the kernel (or --refuse) refused, one line each.
+    refused: Vec<String>,
     hooks: BTreeMap<&'static str, bool>,
     hook_errors: BTreeMap<&'static str, String>,
     tracepoints: BTreeMap<&'static str, bool>,
@@ -109,6 +111,19 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
             None => "none",
         },
         gauge_path: gauge_path.describe(),
+        refused: load
+            .as_ref()
+            .map(|missing| {
+                missing
+                    .iter()
+                    .filter(|m| m.refused)
+                    .map(|m| {
+                        let instead = m.replaced_by.as_ref().map(|b| format!(" -> {b}"));
+                        format!("{}: {}{}", m.program, m.reason, instead.unwrap_or_default())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         hooks: hooks.iter().map(|h| (h.hook, h.ok)).collect(),
         hook_errors: hooks
             .iter()
@@ -142,6 +157,9 @@ fn write_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "BTF          {} ({})", yes_no(r.btf), r.btf_path)?;
     writeln!(out, "I/O bytes    counted by {}", r.io_hooks)?;
     writeln!(out, "gauges       from {}", r.gauge_path)?;
+    for line in &r.refused {
+        writeln!(out, "refused      {line}")?;
+    }
     writeln!(out, "\nhook types")?;
     for hook in doctor::HOOKS {
         let ok = r.hooks.get(hook).copied().unwrap_or(false);

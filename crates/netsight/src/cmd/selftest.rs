@@ -31,6 +31,8 @@ struct Degraded {
     program: &'static str,
     reason: String,
     replaced_by: Option<String>,
+    /// The kernel (or --refuse) refused it, rather than lacking its hook.
+    refused: bool,
 }
 
 /// What a successful load left out.
@@ -62,6 +64,7 @@ fn timed(probe: &'static str, f: impl FnOnce() -> Result<Loaded, String>) -> Pro
                         program: m.program,
                         reason: m.reason.clone(),
                         replaced_by: m.replaced_by.clone(),
+                        refused: m.refused,
                     })
                     .collect()
             })
@@ -104,6 +107,18 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         };
         results.push(timed("sockets/fexit-io", || exercise(&fexit)));
     }
+    // The other gauge paths, as on kernels that refuse the iterators tried
+    // before them.
+    for (name, refuse) in [
+        ("sockets/task-files", &["dump_sockets"][..]),
+        ("sockets/per-netns", &["dump_sockets", "dump_files"]),
+    ] {
+        let opts = Options {
+            refuse: refuse.iter().map(|p| p.to_string()).collect(),
+            ..Options::default()
+        };
+        results.push(timed(name, || exercise(&opts)));
+    }
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();
@@ -123,7 +138,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
             };
             writeln!(
                 out,
-                "{:<16} {status:<6} {:>7.1} ms  io: {}{error}",
+                "{:<20} {status:<6} {:>7.1} ms  io: {}{error}",
                 r.probe, r.ms, r.io
             )?;
             for d in &r.degraded {

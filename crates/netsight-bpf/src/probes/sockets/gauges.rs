@@ -1,10 +1,13 @@
 //! The interval's socket snapshots (gauges and pending I/O) through one of
-//! two iterator paths, chosen by trial at load:
+//! three iterator paths, tried in this order at load:
 //! - the socket-storage map iterator: every tracked socket in one pass;
+//! - the task-file iterator: every socket some process holds, in every
+//!   network namespace, in one pass over the file tables;
 //! - iter/tcp + iter/udp: they walk the network namespace of the thread
 //!   that opens them, so they are opened once in each namespace that holds
 //!   a tracked socket (`tracked_netns`, filled by the kernel side), entering
-//!   it with setns(2) and coming back before reading.
+//!   it with setns(2) and coming back before reading. Each pass walks the
+//!   kernel's whole (shared) socket hash, so this one costs the most.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,6 +25,8 @@ use crate::loader::Error;
 pub enum GaugePath {
     /// `iter/bpf_sk_storage_map` over the socket storage.
     StorageMap,
+    /// `iter/task_file` over every process's open files.
+    TaskFiles,
     /// `iter/tcp` and `iter/udp`, opened in each tracked network namespace.
     PerNetns,
     /// No iterator loads: no gauges; I/O is charged per call instead.
@@ -32,6 +37,7 @@ impl GaugePath {
     pub fn describe(self) -> &'static str {
         match self {
             GaugePath::StorageMap => "socket-storage map iterator (iter/bpf_sk_storage_map)",
+            GaugePath::TaskFiles => "every process's open sockets (iter/task_file)",
             GaugePath::PerNetns => "iter/tcp + iter/udp in each network namespace",
             GaugePath::None => "none (no socket iterator loads here)",
         }
@@ -41,6 +47,7 @@ impl GaugePath {
 /// The links of the loaded path, and what the per-namespace path needs.
 pub enum Gauges {
     StorageMap(Link),
+    TaskFiles(Link),
     PerNetns(PerNetns),
     None,
 }
@@ -63,20 +70,22 @@ impl Gauges {
     pub fn path(&self) -> GaugePath {
         match self {
             Gauges::StorageMap(_) => GaugePath::StorageMap,
+            Gauges::TaskFiles(_) => GaugePath::TaskFiles,
             Gauges::PerNetns(_) => GaugePath::PerNetns,
             Gauges::None => GaugePath::None,
         }
     }
 
-    /// Every tracked socket's record (sock_snapshot layout), back to back.
-    pub fn read(&mut self) -> Result<Vec<u8>, Error> {
-        let mut buf = Vec::new();
+    /// Every tracked socket's record (sock_snapshot layout), back to back,
+    /// into `buf` (cleared first; kept between intervals so that its pages
+    /// are not faulted in again every time).
+    pub fn read(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
+        buf.clear();
         match self {
-            Gauges::StorageMap(link) => read_iter(link, &mut buf)?,
-            Gauges::PerNetns(p) => p.read(&mut buf)?,
-            Gauges::None => {}
+            Gauges::StorageMap(link) | Gauges::TaskFiles(link) => read_iter(link, buf),
+            Gauges::PerNetns(p) => p.read(buf),
+            Gauges::None => Ok(()),
         }
-        Ok(buf)
     }
 }
 

@@ -77,6 +77,9 @@ pub struct Options {
     pub events: Vec<EventKind>,
     /// Where send/recv bytes are counted.
     pub io: IoHooks,
+    /// Programs to do without even if the kernel takes them (selftest uses
+    /// this to load every gauge path), besides `--refuse`.
+    pub refuse: Vec<String>,
 }
 
 /// The loaded and attached per-process probe.
@@ -84,6 +87,8 @@ pub struct SocketProbe {
     skel: SocketsSkel<'static>,
     _links: Vec<Link>,
     gauges: gauges::Gauges,
+    /// The iterator's output, reused every interval.
+    snapshot_buf: Vec<u8>,
     epoch: u32,
     /// I/O calls found on sockets without an owner (cumulative).
     orphaned_io: u64,
@@ -102,14 +107,15 @@ fn drop_reason(reasons: &[(String, i64)], name: &str, default: u32) -> u32 {
 }
 
 /// The socket iterators, in the order they are tried: the storage-map
-/// iterator, else the per-namespace pair.
+/// iterator, the task-file iterator, else the per-namespace pair.
 const STORAGE_ITER: &str = "dump_sockets";
+const FILES_ITER: &str = "dump_files";
 const NETNS_ITERS: [&str; 2] = ["dump_tcp", "dump_udp"];
 
 /// Every program of the object, for load by trial.
 fn all_programs() -> Vec<&'static str> {
     let mut all: Vec<&str> = plan::PROGRAMS.iter().map(|(n, _)| *n).collect();
-    all.push(STORAGE_ITER);
+    all.extend([STORAGE_ITER, FILES_ITER]);
     all.extend(NETNS_ITERS);
     all
 }
@@ -143,15 +149,17 @@ impl SocketProbe {
         };
         let kernel = facts::RunningKernel::new();
         let plan = plan::plan(&kernel, opts, syn_consumer.is_some());
-        let (attempt, refused) = loader::load_by_trial(&all_programs(), |refused| {
+        let (attempt, refused) = loader::load_by_trial(&all_programs(), &opts.refuse, |refused| {
             Self::attempt(opts, &plan, &kernel, syn_consumer, refused)
         })?;
         // A program the user refused counts only if this run would have
         // loaded it (the second iterator pair only once the first is gone).
         let storage_gone = is_refused(&refused, STORAGE_ITER);
+        let files_gone = storage_gone && is_refused(&refused, FILES_ITER);
         let would_load = |p: &str| {
             p == STORAGE_ITER
-                || (NETNS_ITERS.contains(&p) && storage_gone)
+                || (p == FILES_ITER && storage_gone)
+                || (NETNS_ITERS.contains(&p) && files_gone)
                 || plan.load.iter().any(|(n, on)| *n == p && *on)
         };
         let refused: Vec<loader::Refused> = refused
@@ -203,6 +211,7 @@ impl SocketProbe {
             skel: attempt.skel,
             _links: attempt.links,
             gauges: attempt.gauges,
+            snapshot_buf: Vec::new(),
             epoch: 0,
             orphaned_io: 0,
             ring,
@@ -233,6 +242,8 @@ impl SocketProbe {
         })?;
         let path = if !is_refused(refused, STORAGE_ITER) {
             GaugePath::StorageMap
+        } else if !is_refused(refused, FILES_ITER) {
+            GaugePath::TaskFiles
         } else if NETNS_ITERS.iter().any(|p| !is_refused(refused, p)) {
             GaugePath::PerNetns
         } else {
@@ -242,6 +253,8 @@ impl SocketProbe {
             let name = prog.name().to_string_lossy().into_owned();
             let on = if name == STORAGE_ITER {
                 path == GaugePath::StorageMap
+            } else if name == FILES_ITER {
+                path == GaugePath::TaskFiles
             } else if NETNS_ITERS.contains(&name.as_str()) {
                 path == GaugePath::PerNetns
             } else {
@@ -251,7 +264,7 @@ impl SocketProbe {
                     .is_some_and(|(_, on)| *on)
             };
             prog.set_autoload(on && !is_refused(refused, &name));
-            if name == STORAGE_ITER || NETNS_ITERS.contains(&name.as_str()) {
+            if name == STORAGE_ITER || name == FILES_ITER || NETNS_ITERS.contains(&name.as_str()) {
                 prog.set_autoattach(false);
             }
         }
@@ -290,7 +303,7 @@ impl SocketProbe {
             source,
             log: loader::take_log(),
         })?;
-        let mut manual = vec![STORAGE_ITER];
+        let mut manual = vec![STORAGE_ITER, FILES_ITER];
         manual.extend(NETNS_ITERS);
         manual.extend(plan.load.iter().filter(|(_, on)| !on).map(|(n, _)| *n));
         manual.extend(refused.iter().map(|r| r.program.as_str()));
@@ -306,6 +319,15 @@ impl SocketProbe {
                         log: loader::take_log(),
                     })?,
             ),
+            GaugePath::TaskFiles => {
+                gauges::Gauges::TaskFiles(skel.progs.dump_files.attach().map_err(|source| {
+                    Error::Attach {
+                        program: FILES_ITER.into(),
+                        source,
+                        log: loader::take_log(),
+                    }
+                })?)
+            }
             GaugePath::PerNetns => {
                 let attach = |prog: &mut libbpf_rs::ProgramMut, name: &str| {
                     if is_refused(refused, name) {
@@ -418,7 +440,11 @@ impl SocketProbe {
     }
 
     fn sockets(&mut self) -> Result<Vec<SocketSnapshot>, Error> {
-        Ok(raw::snapshots(&self.gauges.read()?))
+        let mut buf = std::mem::take(&mut self.snapshot_buf);
+        let read = self.gauges.read(&mut buf);
+        let snapshots = raw::snapshots(&buf);
+        self.snapshot_buf = buf;
+        read.map(|()| snapshots)
     }
 }
 

@@ -142,12 +142,14 @@ fn unavailable(facts: &dyn KernelFacts, needs: Needs, fentry: bool) -> Option<St
 /// What does a refused program's work instead, given everything refused.
 pub fn replacement(program: &str, refused: &[crate::loader::Refused]) -> Option<&'static str> {
     let gone = |p: &str| refused.iter().any(|r| r.program == p);
+    let netns_pair = !gone("dump_tcp") || !gone("dump_udp");
     match program {
-        "dump_sockets" if !gone("dump_tcp") || !gone("dump_udp") => {
+        "dump_sockets" if !gone("dump_files") => Some("iter/task_file"),
+        "dump_sockets" | "dump_files" if netns_pair => {
             Some("iter/tcp + iter/udp in each network namespace")
         }
-        "dump_sockets" | "dump_tcp" | "dump_udp"
-            if gone("dump_sockets") && gone("dump_tcp") && gone("dump_udp") =>
+        "dump_sockets" | "dump_files" | "dump_tcp" | "dump_udp"
+            if gone("dump_sockets") && gone("dump_files") && !netns_pair =>
         {
             Some("bytes charged per call (no gauges)")
         }

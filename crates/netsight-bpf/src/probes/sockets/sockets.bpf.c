@@ -290,6 +290,15 @@ static __always_inline void count_state(struct sock *sk, int oldstate, int newst
 		if (oldstate == NS_TCP_SYN_RECV)
 			inherit_listener(sk, st);
 		return;
+	case NS_TCP_FIN_WAIT1:
+	case NS_TCP_LAST_ACK:
+		/* The application closed (or shut down) its end: what it moved
+		 * is charged now, not when the FIN exchange ends (a socket no
+		 * process holds is not seen by the task-file iterator). */
+		st = owned(sk);
+		if (st && (s = stats_of(&st->owner)))
+			fold_io(st, s);
+		return;
 	case NS_TCP_CLOSE:
 		if (oldstate == NS_TCP_LISTEN)
 			listener_del(sk);
@@ -727,12 +736,13 @@ int on_accept_exit_plain(struct syscall_exit_ctx *ctx)
 }
 
 /* End of interval: one record per tracked socket, with the TCP gauges and
- * the I/O pending since the last one. Two ways to walk the sockets, chosen
- * by trial in user space: the socket-storage map iterator (every tracked
- * socket at once), or iter/tcp + iter/udp, which walk only the network
- * namespace of the process that opens them, so user space opens them in
- * each namespace of `tracked_netns` (some BPF LSM policies refuse the
- * first kind). Both emit the same records through emit_snapshot(). */
+ * the I/O pending since the last one. Three ways to walk the sockets, tried
+ * in this order in user space (some BPF LSM policies refuse the first): the
+ * socket-storage map iterator (every tracked socket), the task-file
+ * iterator (every socket a process holds), or iter/tcp + iter/udp, which
+ * walk only the network namespace of the thread that opens them, so user
+ * space opens them in each namespace of `tracked_netns`. All emit the same
+ * records through emit_snapshot(). */
 static __always_inline void emit_snapshot(struct seq_file *seq, struct sock *sk)
 {
 	struct sock_state *st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
@@ -793,8 +803,35 @@ static __always_inline void emit_snapshot(struct seq_file *seq, struct sock *sk)
 SEC("iter/bpf_sk_storage_map")
 int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 {
-	if (ctx->sk && ctx->value)
-		emit_snapshot(ctx->meta->seq, ctx->sk);
+	/* Loaded once: a second read of ctx->sk would be "maybe NULL" again. */
+	struct sock *sk = ctx->sk;
+
+	if (sk && ctx->value)
+		emit_snapshot(ctx->meta->seq, sk);
+	return 0;
+}
+
+/* Every open file of every process, once per file table: the sockets among
+ * them, in every network namespace in one pass. Sockets no process holds
+ * (still in an accept queue, or closed by the application and finishing
+ * their FIN exchange) are not seen: their pending I/O is folded when the
+ * application closes them (see count_state). The same socket held by
+ * several processes is seen once per file table: user space keeps one. */
+SEC("iter/task_file")
+int dump_files(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (sk)
+		emit_snapshot(ctx->meta->seq, sk);
 	return 0;
 }
 

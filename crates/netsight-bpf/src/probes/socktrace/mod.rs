@@ -250,7 +250,7 @@ impl SockTraceProbe {
     /// at close); the capture hooks are not.
     pub fn load(s: &Settings) -> Result<Self, Error> {
         loader::init();
-        let ((skel, links), refused) = loader::load_by_trial(&[CLOSE_PROGRAM], |off| {
+        let ((skel, links), refused) = loader::load_by_trial(&[CLOSE_PROGRAM], &[], |off| {
             let mut skel = open_and_load(s, off)?;
             let manual: Vec<&str> = off.iter().map(|r| r.program.as_str()).collect();
             let links = loader::attach_all(skel.object_mut(), &manual)?;

@@ -61,12 +61,20 @@ impl Blacklist {
         let maps = {
             let _lock = dir.lock()?;
             if Maps::all_pinned(&dir) {
-                Maps::open_pinned(&dir)?
+                Maps::open_pinned(&dir)
             } else {
-                program::load(0, MapSource::Pinned(&dir))?.1
+                program::load(0, MapSource::Pinned(&dir)).map(|(_, maps)| maps)
             }
         };
-        Blacklist::new(maps, Some(dir))
+        match maps {
+            Ok(maps) => Blacklist::new(maps, Some(dir)),
+            Err(e) => {
+                // A refused program leaves no empty directory behind (one
+                // that holds pins stays: removing a non-empty one fails).
+                let _ = dir.remove_all(&[]);
+                Err(e)
+            }
+        }
     }
 
     /// A fresh blacklist that nothing else sees.

@@ -15,6 +15,10 @@ use crate::parser::{text, Body, Chunk, Event, Message, Parser};
 use crate::record::{RedisCommand, RedisReply, ReplyKind, Request, Response};
 use crate::{Direction, MsgType, Protocol};
 
+mod commands;
+pub use commands::command_and_key;
+use commands::COMMANDS;
+
 /// Longest line kept (a longer simple string or error is cut, a longer header is an error).
 pub const MAX_LINE: usize = 4096;
 /// Deepest nesting of aggregates.
@@ -24,138 +28,6 @@ const KEEP_ARGS: usize = 4;
 const KEEP_ARG_BYTES: usize = 256;
 /// Bytes of an error message kept.
 const KEEP_ERROR: usize = 256;
-
-/// Commands recognised by inference, and container commands whose subcommand is part of the
-/// name.
-const COMMANDS: &[&str] = &[
-    "GET",
-    "SET",
-    "DEL",
-    "EXISTS",
-    "EXPIRE",
-    "TTL",
-    "INCR",
-    "DECR",
-    "INCRBY",
-    "MGET",
-    "MSET",
-    "HGET",
-    "HSET",
-    "HGETALL",
-    "HDEL",
-    "HMGET",
-    "HMSET",
-    "HINCRBY",
-    "LPUSH",
-    "RPUSH",
-    "LPOP",
-    "RPOP",
-    "LRANGE",
-    "LLEN",
-    "SADD",
-    "SREM",
-    "SMEMBERS",
-    "SISMEMBER",
-    "ZADD",
-    "ZRANGE",
-    "ZREM",
-    "ZSCORE",
-    "ZRANGEBYSCORE",
-    "PING",
-    "AUTH",
-    "HELLO",
-    "SELECT",
-    "INFO",
-    "CONFIG",
-    "CLIENT",
-    "CLUSTER",
-    "COMMAND",
-    "SCAN",
-    "KEYS",
-    "TYPE",
-    "EVAL",
-    "EVALSHA",
-    "MULTI",
-    "EXEC",
-    "WATCH",
-    "DISCARD",
-    "PUBLISH",
-    "SUBSCRIBE",
-    "PSUBSCRIBE",
-    "UNSUBSCRIBE",
-    "XADD",
-    "XREAD",
-    "XRANGE",
-    "SETEX",
-    "SETNX",
-    "GETSET",
-    "APPEND",
-    "STRLEN",
-    "PEXPIRE",
-    "PTTL",
-    "QUIT",
-    "FLUSHDB",
-    "FLUSHALL",
-    "DBSIZE",
-    "ECHO",
-    "BLPOP",
-    "BRPOP",
-    "RENAME",
-    "UNLINK",
-    "MIGRATE",
-    "OBJECT",
-    "MEMORY",
-    "XINFO",
-    "SCRIPT",
-    "FUNCTION",
-    "ACL",
-    "FCALL",
-    "GETDEL",
-    "GETEX",
-    "SSUBSCRIBE",
-];
-const CONTAINERS: &[&str] = &[
-    "CONFIG", "CLIENT", "CLUSTER", "COMMAND", "OBJECT", "MEMORY", "XINFO", "SCRIPT", "FUNCTION",
-    "ACL", "MODULE", "DEBUG", "PUBSUB", "SLOWLOG", "LATENCY", "XGROUP",
-];
-/// Commands with no key at index 1 (or a secret there).
-const KEYLESS: &[&str] = &[
-    "AUTH",
-    "HELLO",
-    "PING",
-    "ECHO",
-    "SELECT",
-    "MULTI",
-    "EXEC",
-    "DISCARD",
-    "QUIT",
-    "INFO",
-    "DBSIZE",
-    "FLUSHDB",
-    "FLUSHALL",
-    "SAVE",
-    "BGSAVE",
-    "BGREWRITEAOF",
-    "SCAN",
-    "KEYS",
-    "TIME",
-    "LASTSAVE",
-    "ROLE",
-    "SHUTDOWN",
-    "SWAPDB",
-    "WAIT",
-    "RESET",
-    "READONLY",
-    "READWRITE",
-    "MONITOR",
-    "SYNC",
-    "PSYNC",
-    "REPLICAOF",
-    "SLAVEOF",
-    "FAILOVER",
-    "UNWATCH",
-    "RANDOMKEY",
-];
 
 fn is_type_byte(c: u8) -> bool {
     b"*$+-:,#_(=!%~>|".contains(&c)
@@ -230,43 +102,6 @@ pub fn looks_like(b: &[u8], port: bool) -> Option<MsgType> {
     let word = line.split(|&c| c == b' ').next()?;
     let up = String::from_utf8_lossy(word).to_ascii_uppercase();
     COMMANDS.contains(&up.as_str()).then_some(MsgType::Request)
-}
-
-/// The command name and key a record shows for these (first) arguments.
-pub fn command_and_key(args: &[String]) -> (String, Option<String>) {
-    let Some(first) = args.first() else {
-        return (String::new(), None);
-    };
-    let cmd = first.to_ascii_uppercase();
-    if CONTAINERS.contains(&cmd.as_str()) {
-        let sub = args.get(1).map(|s| s.to_ascii_uppercase());
-        let key = match (cmd.as_str(), sub.as_deref()) {
-            ("OBJECT", Some(_)) | ("MEMORY", Some("USAGE")) | ("XINFO", Some(_)) => {
-                args.get(2).cloned()
-            }
-            ("XGROUP", Some(_)) => args.get(2).cloned(),
-            _ => None,
-        };
-        let name = match sub {
-            Some(s) => format!("{cmd} {s}"),
-            None => cmd,
-        };
-        return (name, key);
-    }
-    let key = match cmd.as_str() {
-        c if KEYLESS.contains(&c) => None,
-        // MIGRATE host port key|"" db timeout ... [AUTH pw | AUTH2 user pw] [KEYS ...]
-        "MIGRATE" => args.get(3).filter(|k| !k.is_empty()).cloned(),
-        // EVAL script numkeys key ...
-        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
-            match args.get(2).map(|n| n.as_str()) {
-                Some("0") | None => None,
-                Some(_) => args.get(3).cloned(),
-            }
-        }
-        _ => args.get(1).cloned(),
-    };
-    (cmd, key)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -361,6 +196,16 @@ pub struct RedisParser {
     pubsub: bool,
     /// Subscription confirmations that answer a command (the first of each).
     confirm_credit: u64,
+    monitor: Monitor,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Monitor {
+    No,
+    /// MONITOR was sent; its reply is the next one.
+    Asked,
+    /// Replies are the server's stream of monitored commands.
+    Streaming,
 }
 
 fn idx(d: Direction) -> usize {
@@ -390,6 +235,7 @@ impl RedisParser {
             ],
             pubsub: false,
             confirm_credit: 0,
+            monitor: Monitor::No,
         }
     }
 
@@ -408,14 +254,30 @@ impl RedisParser {
         let body = if s.is_req {
             let (command, key) = command_and_key(&b.args);
             if command.is_empty() {
+                // A command whose name was not captured (or is not a string): it will get a
+                // reply, so it must not vanish without a trace.
+                out.push(Event::Unreadable {
+                    dir: s.dir,
+                    ts_ns: b.last_ts,
+                    bytes: b.bytes,
+                });
                 return;
             }
             if PUBSUB_CMDS.contains(&command.as_str()) {
                 self.pubsub = true;
                 self.confirm_credit += 1;
             }
+            if command == "MONITOR" {
+                self.monitor = Monitor::Asked;
+            }
             Body::Request(Request::Redis(RedisCommand { command, key }))
         } else {
+            // After MONITOR's +OK every reply is a monitored command, not an answer.
+            match self.monitor {
+                Monitor::Streaming => return,
+                Monitor::Asked => self.monitor = Monitor::Streaming,
+                Monitor::No => {}
+            }
             if b.push {
                 return;
             }
@@ -802,44 +664,5 @@ impl Parser for RedisParser {
     fn busy(&self, dir: Direction) -> bool {
         let s = &self.streams[idx(dir)];
         s.cur.is_some() || s.line_bytes > 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ck(args: &[&str]) -> (String, Option<String>) {
-        let a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        command_and_key(&a)
-    }
-
-    #[test]
-    fn keys() {
-        assert_eq!(ck(&["get", "k"]), ("GET".into(), Some("k".into())));
-        assert_eq!(ck(&["AUTH", "pw"]), ("AUTH".into(), None));
-        assert_eq!(ck(&["AUTH", "user", "pw"]), ("AUTH".into(), None));
-        assert_eq!(ck(&["HELLO", "3", "AUTH"]), ("HELLO".into(), None));
-        assert_eq!(
-            ck(&["config", "set", "requirepass"]),
-            ("CONFIG SET".into(), None)
-        );
-        assert_eq!(
-            ck(&["MIGRATE", "h", "6379", "", "0"]),
-            ("MIGRATE".into(), None)
-        );
-        assert_eq!(
-            ck(&["MIGRATE", "h", "6379", "k", "0"]),
-            ("MIGRATE".into(), Some("k".into()))
-        );
-        assert_eq!(
-            ck(&["EVAL", "return 1", "1", "k"]),
-            ("EVAL".into(), Some("k".into()))
-        );
-        assert_eq!(ck(&["EVAL", "return 1", "0"]), ("EVAL".into(), None));
-        assert_eq!(
-            ck(&["OBJECT", "encoding", "k"]),
-            ("OBJECT ENCODING".into(), Some("k".into()))
-        );
     }
 }

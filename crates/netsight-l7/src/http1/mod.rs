@@ -17,8 +17,11 @@ use crate::record::{HttpRequest, HttpResponse, Request, Response};
 use crate::{redact, Direction, MsgType, Protocol};
 use std::collections::VecDeque;
 
+mod chunked;
+use chunked::{Chunked, Step};
+
 /// Most head bytes buffered per direction; a longer head is a parse error.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
 /// Longest path kept in a record.
 const MAX_PATH: usize = 512;
 /// Longest Host kept.
@@ -74,22 +77,11 @@ enum Method {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum ChunkSt {
-    /// Reading a size line; bytes of it so far.
-    Size(u16),
-    Data(u64),
-    /// After a chunk's data: its CRLF, having seen the CR or not.
-    DataEnd(bool),
-    /// Trailer lines; bytes in the current line.
-    Trailer(u16),
-}
-
-#[derive(Clone, Copy, Debug)]
 enum St {
     Start,
     Head,
     Len(u64),
-    Chunked(ChunkSt),
+    Chunked(Chunked),
     UntilClose,
     Desync,
     /// After 101 or a CONNECT tunnel: not HTTP any more.
@@ -107,9 +99,6 @@ struct Stream {
     st: St,
     head: Vec<u8>,
     cur: Option<Cur>,
-    /// Hex value of the size line being read.
-    chunk_size: u64,
-    chunk_bad: bool,
     /// The request being read asked `Expect: 100-continue`.
     expect: bool,
     /// When the head being buffered began.
@@ -125,8 +114,6 @@ impl Stream {
             st: St::Start,
             head: Vec::new(),
             cur: None,
-            chunk_size: 0,
-            chunk_bad: false,
             expect: false,
             head_ts: 0,
             continued: false,
@@ -311,20 +298,19 @@ impl Http1Parser {
                     s.add(rest.len() as u64, ts);
                     break;
                 }
-                St::Chunked(cs) => {
-                    let (used, next) = chunk_step(s, cs, rest);
+                St::Chunked(mut ch) => {
+                    let (used, step) = ch.step(rest);
                     i += used;
                     s.add(used as u64, ts);
-                    match next {
-                        Some(n) => s.st = St::Chunked(n),
-                        None if s.chunk_bad => {
-                            s.chunk_bad = false;
+                    match step {
+                        Step::More => s.st = St::Chunked(ch),
+                        Step::Bad => {
                             let n = (bytes.len() - i) as u64 + c.missing();
                             s.complete(out);
                             s.gap(ts, n, true, out);
                             return;
                         }
-                        None => s.complete(out),
+                        Step::Done => s.complete(out),
                     }
                     if i >= bytes.len() {
                         break;
@@ -354,15 +340,11 @@ impl Http1Parser {
                     s.st = St::Len(n - take);
                 }
             }
-            St::Chunked(ChunkSt::Data(n)) => {
-                let take = missing.min(n);
+            St::Chunked(mut ch) => {
+                let take = ch.skip_uncaptured(missing);
                 s.add(take, ts);
                 missing -= take;
-                s.st = St::Chunked(if take == n {
-                    ChunkSt::DataEnd(false)
-                } else {
-                    ChunkSt::Data(n - take)
-                });
+                s.st = St::Chunked(ch);
             }
             St::UntilClose => {
                 s.add(missing, ts);
@@ -441,7 +423,7 @@ impl Http1Parser {
             }
             self.methods.push_back(head.method);
             if head.chunked {
-                St::Chunked(ChunkSt::Size(0))
+                St::Chunked(Chunked::new())
             } else {
                 match head.len {
                     Some(n) if n > 0 => St::Len(n),
@@ -476,7 +458,7 @@ impl Http1Parser {
             if method == Method::Head || code == 204 || code == 304 {
                 St::Start
             } else if head.chunked {
-                St::Chunked(ChunkSt::Size(0))
+                St::Chunked(Chunked::new())
             } else {
                 match head.len {
                     Some(0) => St::Start,
@@ -490,8 +472,6 @@ impl Http1Parser {
         if is_req {
             s.continued = false;
         }
-        s.chunk_size = 0;
-        s.chunk_bad = false;
         match st {
             St::Start => {
                 s.cur = Some(Cur {
@@ -536,104 +516,6 @@ impl Http1Parser {
             s.expect = false;
         }
     }
-}
-
-/// One step of chunked framing over `b`: bytes used and the next state (`None`: the message
-/// ended, or the framing is bad when `s.chunk_bad` is set).
-fn chunk_step(s: &mut Stream, mut cs: ChunkSt, b: &[u8]) -> (usize, Option<ChunkSt>) {
-    let mut i = 0;
-    while i < b.len() {
-        match cs {
-            ChunkSt::Size(n) => {
-                let c = b[i];
-                i += 1;
-                if c == b'\n' {
-                    if n == 0 || s.chunk_bad {
-                        s.chunk_bad = true;
-                        return (i, None);
-                    }
-                    let size = s.chunk_size;
-                    s.chunk_size = 0;
-                    cs = if size == 0 {
-                        ChunkSt::Trailer(0)
-                    } else {
-                        ChunkSt::Data(size)
-                    };
-                    continue;
-                }
-                if n & 0x7fff >= 256 {
-                    s.chunk_bad = true;
-                    return (i, None);
-                }
-                // Hex digits until an extension (`;`) or whitespace; the rest of the line is
-                // ignored, marked by the high bit of the count.
-                let in_ext = n & 0x8000 != 0;
-                let count = n & 0x7fff;
-                if !in_ext {
-                    match (c as char).to_digit(16) {
-                        Some(d) if count < 16 => {
-                            s.chunk_size = (s.chunk_size << 4) | u64::from(d);
-                            cs = ChunkSt::Size(count + 1);
-                            continue;
-                        }
-                        Some(_) => {
-                            s.chunk_bad = true;
-                            return (i, None);
-                        }
-                        None if count > 0
-                            && (c == b';' || c == b' ' || c == b'\t' || c == b'\r') =>
-                        {
-                            cs = ChunkSt::Size((count + 1) | 0x8000);
-                            continue;
-                        }
-                        None => {
-                            s.chunk_bad = true;
-                            return (i, None);
-                        }
-                    }
-                }
-                cs = ChunkSt::Size((count + 1) | 0x8000);
-            }
-            ChunkSt::Data(n) => {
-                let take = ((b.len() - i) as u64).min(n);
-                i += take as usize;
-                cs = if take == n {
-                    ChunkSt::DataEnd(false)
-                } else {
-                    ChunkSt::Data(n - take)
-                };
-            }
-            ChunkSt::DataEnd(cr) => {
-                let c = b[i];
-                i += 1;
-                match (c, cr) {
-                    (b'\r', false) => cs = ChunkSt::DataEnd(true),
-                    (b'\n', _) => cs = ChunkSt::Size(0),
-                    _ => {
-                        s.chunk_bad = true;
-                        return (i, None);
-                    }
-                }
-            }
-            ChunkSt::Trailer(n) => {
-                let c = b[i];
-                i += 1;
-                if c == b'\n' {
-                    if n == 0 {
-                        return (i, None);
-                    }
-                    cs = ChunkSt::Trailer(0);
-                } else if c != b'\r' {
-                    if n >= 4096 {
-                        s.chunk_bad = true;
-                        return (i, None);
-                    }
-                    cs = ChunkSt::Trailer(n + 1);
-                }
-            }
-        }
-    }
-    (i, Some(cs))
 }
 
 /// RFC 9110 `tchar`s, as a table (this check runs on every header name).

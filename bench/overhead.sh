@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side-by-side overhead (issue 15): nginx + wrk on loopback, alternating in
+# every round: no monitor, `netsight stat`, a bpftrace one-liner that sums
+# bytes and calls per pid on the same two tracepoints, `netsight trace all`,
+# and `netsight agent` (Prometheus sink). ROUNDS rounds; each monitor's ratio
+# to the no-monitor run of its own round; the median per monitor. Printed as
+# markdown for BENCHMARKS.md.
+# Run as root after `cargo build --release`; needs nginx, wrk, bpftrace, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/netsight}
+ROUNDS=${ROUNDS:-7}
+DUR=${DUR:-5}
+PORT=${PORT:-18081}
+
+for tool in nginx wrk bpftrace python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install nginx wrk bpftrace python3)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "bench: $BIN missing; run cargo build --release" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+mon_pid=
+cleanup() {
+    [ -n "$mon_pid" ] && kill "$mon_pid" 2>/dev/null || true
+    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cat > "$tmp/nginx.conf" <<EOF
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$PORT; location / { return 200 "netsight bench\n"; } }
+}
+EOF
+nginx -c "$tmp/nginx.conf" -p "$tmp"
+cat > "$tmp/agent.toml" <<EOF
+interval = "1s"
+[prometheus]
+listen = "127.0.0.1:19718"
+EOF
+# The peer: what a user would write to get bytes and calls per pid.
+cat > "$tmp/peer.bt" <<'EOF'
+tracepoint:sock:sock_send_length /args->ret > 0/ { @tx[pid] = sum(args->ret); @txc[pid] = count(); }
+tracepoint:sock:sock_recv_length /args->ret > 0/ { @rx[pid] = sum(args->ret); @rxc[pid] = count(); }
+interval:s:1 { print(@tx); print(@txc); print(@rx); print(@rxc); clear(@tx); clear(@txc); clear(@rx); clear(@rxc); }
+EOF
+sleep 0.5
+
+rps() { wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/Requests\/sec/ {print $2}'; }
+
+# monitor NAME: starts it in the background (mon_pid) and waits until it runs.
+monitor() {
+    case "$1" in
+        stat) "$BIN" stat --json -i 1 > /dev/null 2>&1 & ;;
+        bpftrace) bpftrace "$tmp/peer.bt" > /dev/null 2>&1 & ;;
+        trace) "$BIN" trace all --json > /dev/null 2>&1 & ;;
+        agent) "$BIN" agent --config "$tmp/agent.toml" > /dev/null 2>&1 & ;;
+    esac
+    mon_pid=$!
+    sleep 2
+}
+stop_monitor() { kill -INT "$mon_pid"; wait "$mon_pid" || true; mon_pid=; }
+
+monitors=(stat bpftrace trace agent)
+echo "## Side-by-side overhead ($(date -u +%F), $(uname -r), $(nproc) cores, load average before: $(cut -d" " -f1-3 /proc/loadavg))"
+echo
+echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback; every round runs each case once, in this order:"
+echo
+echo "| round | none (req/s) | $(printf '%s | ' "${monitors[@]}" | sed 's/ | $//') |"
+echo "|---|---|$(printf -- '---|%.0s' "${monitors[@]}")"
+declare -A ratios
+for r in $(seq 1 "$ROUNDS"); do
+    none=$(rps)
+    row="| $r | $none |"
+    for m in "${monitors[@]}"; do
+        monitor "$m"
+        with=$(rps)
+        stop_monitor
+        ratio=$(python3 -c "print(f'{$with/$none:.4f}')")
+        ratios[$m]+="$ratio "
+        row+=" $with ($ratio) |"
+    done
+    echo "$row"
+done
+echo
+for m in "${monitors[@]}"; do
+    median=$(printf '%s\n' ${ratios[$m]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "- median ratio with $m: **$median**"
+done
