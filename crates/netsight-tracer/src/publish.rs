@@ -96,8 +96,8 @@ pub fn query(path: &Path) -> std::io::Result<Status> {
     serde_json::from_str(text.trim()).map_err(std::io::Error::other)
 }
 
-/// The state of every tracer running on this host. Sockets nobody answers
-/// on (a tracer that was killed) are skipped.
+/// The state of every tracer running on this host. Sockets nobody listens
+/// on any more (a tracer that was killed) are removed.
 pub fn running_tracers() -> Vec<Status> {
     let Ok(dir) = std::fs::read_dir(TRACERS_DIR) else {
         return Vec::new();
@@ -107,5 +107,16 @@ pub fn running_tracers() -> Vec<Status> {
         .filter(|p| p.extension().is_some_and(|x| x == "sock"))
         .collect();
     paths.sort();
-    paths.iter().filter_map(|p| query(p).ok()).collect()
+    paths
+        .iter()
+        .filter_map(|p| match query(p) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    let _ = std::fs::remove_file(p);
+                }
+                None
+            }
+        })
+        .collect()
 }
