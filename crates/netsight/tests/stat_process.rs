@@ -267,3 +267,31 @@ fn parse_ts_ms(ts: &str) -> u64 {
     let days = (era * 146_097 + doe - 719_468) as u64;
     ((days * 86_400 + num(11, 13) * 3600 + num(14, 16) * 60 + num(17, 19)) * 1000) + num(20, 23)
 }
+
+#[test]
+fn netns_keeps_only_the_processes_with_sockets_there() {
+    require_root!();
+    let net = NetPair::new("nf");
+    let stat = StatRun::start(&["--netns", &net.a]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5009), "1"]));
+    let held = client(net.traffic(&net.a, &["hold", &target(5009), "1.5"]));
+    let got = server.finish();
+    let records = stat.stop();
+    let (cpid, spid) = (pid_of(&held[0]), pid_of(&got));
+    let pids: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| r["type"] == "process")
+        .filter_map(|r| r["pid"].as_u64())
+        .collect();
+    assert!(
+        pids.contains(&cpid),
+        "the client in {} is shown: {pids:?}",
+        net.a
+    );
+    assert!(
+        !pids.contains(&spid),
+        "the server in {} is not: {pids:?}",
+        net.b
+    );
+    assert!(sum(&records, cpid, "tcp_tx_bytes") > 0);
+}
