@@ -231,15 +231,19 @@ impl Tracker {
                 }
                 None => {
                     self.stats.bytes_undetected += chunk.len;
-                    // A short, whole first piece may be the start of a message.
+                    // Short, whole first pieces may be the start of a message
+                    // (dnsmasq reads a TCP query's length one byte at a time):
+                    // keep them, joined, until they say what they are.
+                    let joined = probe.len() != chunk.bytes.len();
                     let keep = chunk.missing() == 0
-                        && chunk.bytes.len() < MAX_HELD
+                        && probe.len() < MAX_HELD
                         && seg.transport == Transport::Tcp
-                        && held.is_none();
+                        && (held.is_none() || joined);
+                    let first_ts = held.as_ref().filter(|_| joined).map(|h| h.ts_ns);
                     let held = keep.then(|| Held {
                         dir: seg.direction,
-                        ts_ns: seg.ts_ns,
-                        bytes: chunk.bytes.to_vec(),
+                        ts_ns: first_ts.unwrap_or(seg.ts_ns),
+                        bytes: probe.to_vec(),
                     });
                     sock.state = if tries + 1 >= MAX_TRIES {
                         self.stats.sockets_unknown += 1;

@@ -143,11 +143,43 @@ fn run_queries(tag: &str, queries: &[Query]) -> (Vec<u64>, Vec<Value>) {
     (pids, sock.stop())
 }
 
-fn served_by_dnsmasq<'a>(lines: &'a [Value], q: &Query) -> Vec<&'a Value> {
-    of_type(lines, "l7")
-        .into_iter()
+/// dnsmasq's records of the query dig process `pid` made: over TCP the
+/// connection's peer port is dig's own; over UDP (an unconnected socket) it
+/// is none of dig's TCP ports.
+fn served_by_dnsmasq<'a>(
+    lines: &'a [Value],
+    q: &Query,
+    queries: &[Query],
+    pids: &[u64],
+) -> Vec<&'a Value> {
+    let l7 = of_type(lines, "l7");
+    let client_port = |pid: u64| {
+        l7.iter()
+            .find(|r| r["pid"] == pid && r["role"] == "client")
+            .map(|r| r["sport"].clone())
+    };
+    let tcp_ports: Vec<Value> = queries
+        .iter()
+        .zip(pids)
+        .filter(|(q, _)| q.tcp)
+        .filter_map(|(_, pid)| client_port(*pid))
+        .collect();
+    let mine = queries
+        .iter()
+        .zip(pids)
+        .find(|(x, _)| std::ptr::eq(*x, q))
+        .and_then(|(_, pid)| client_port(*pid));
+    l7.iter()
+        .copied()
         .filter(|r| r["comm"] == "dnsmasq" && r["role"] == "server")
         .filter(|r| r["request"]["qname"] == q.name && r["request"]["qtype"] == q.qtype)
+        .filter(|r| {
+            if q.tcp {
+                Some(&r["dport"]) == mine.as_ref()
+            } else {
+                !tcp_ports.contains(&r["dport"])
+            }
+        })
         .collect()
 }
 
@@ -178,7 +210,7 @@ fn dns_records_over_udp_and_tcp() {
     // dnsmasq's unconnected UDP socket: its reads name no peer, its records
     // are paired by DNS id.
     for q in queries.iter().filter(|q| !q.tcp) {
-        let served = served_by_dnsmasq(&lines, q);
+        let served = served_by_dnsmasq(&lines, q, &queries, &pids);
         assert_eq!(served.len(), 1, "{} {}: {served:#?}", q.name, q.qtype);
         assert_eq!(served[0]["response"]["rcode"], q.rcode);
         assert_eq!(served[0]["response"]["answers"], q.answers);
@@ -186,16 +218,14 @@ fn dns_records_over_udp_and_tcp() {
 }
 
 /// dnsmasq reads a TCP query's length one byte at a time (read 1, read 1,
-/// read 30): the capture has every byte, in order (see --raw), but
-/// netsight-l7 does not yet reassemble a length prefix split like that.
+/// read 30): netsight-l7 holds the pieces until they say what they are.
 #[test]
-#[ignore = "netsight-l7: DNS over TCP with the length prefix split over two reads"]
 fn dns_server_records_of_split_tcp_reads() {
     require_root!();
     let queries = queries();
-    let (_, lines) = run_queries("skdnt", &queries);
+    let (pids, lines) = run_queries("skdnt", &queries);
     for q in queries.iter().filter(|q| q.tcp) {
-        let served = served_by_dnsmasq(&lines, q);
+        let served = served_by_dnsmasq(&lines, q, &queries, &pids);
         assert_eq!(served.len(), 1, "{} {}: {lines:#?}", q.name, q.qtype);
         assert_eq!(served[0]["response"]["rcode"], q.rcode);
     }
