@@ -38,6 +38,8 @@ pub enum Command {
     Xdp(crate::cmd::xdp::XdpArgs),
     /// Long-running exporter to InfluxDB and Prometheus.
     Agent(crate::cmd::agent::AgentArgs),
+    /// Per-stage ICMP latency probe: client (-c HOST) or server (-s).
+    Ping(crate::cmd::ping::PingArgs),
 }
 
 #[derive(Debug, Args)]

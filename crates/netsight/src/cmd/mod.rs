@@ -2,6 +2,7 @@
 
 pub mod agent;
 mod doctor;
+pub mod ping;
 mod selftest;
 mod stat;
 pub mod stat_system;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Xdp(args) => xdp::run(args),
         Command::Top(args) => top::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Ping(args) => ping::run(&args),
     }
 }
 

@@ -68,9 +68,7 @@ impl Point {
     }
 
     fn from_raw(v: u8) -> Option<Point> {
-        Point::ALL
-            .into_iter()
-            .find(|p| p.raw().0 == u32::from(v))
+        Point::ALL.into_iter().find(|p| p.raw().0 == u32::from(v))
     }
 
     /// The kernel event behind the point, as `doctor` and the output name it.
@@ -180,7 +178,10 @@ impl PingProbe {
         })
     }
 
-    fn attempt(opts: &Options, refused: &[Refused]) -> Result<(PingSkel<'static>, Vec<Link>), Error> {
+    fn attempt(
+        opts: &Options,
+        refused: &[Refused],
+    ) -> Result<(PingSkel<'static>, Vec<Link>), Error> {
         // The skeleton borrows its object for its whole life; a run loads
         // this probe a few times at most, so leaking it is simplest.
         let object: &'static mut MaybeUninit<OpenObject> =

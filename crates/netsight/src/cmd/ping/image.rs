@@ -1,0 +1,134 @@
+//! `-o image`: a live picture of the path. The local host on the left,
+//! the far host on the right, each stage on its lane with the last probe's
+//! latency and the run's p99; a stage far above its p99 is a spike (red).
+
+use std::io;
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::record::Record;
+use super::stages::Stage;
+use super::stats::RunStats;
+use crate::cmd::top::terminal::{restore, TerminalGuard};
+
+pub struct Screen {
+    guard: TerminalGuard,
+    target: String,
+    last: Option<Record>,
+    lost: u64,
+}
+
+/// Gives the terminal back (also done on drop and on panic).
+pub fn leave() {
+    restore();
+}
+
+/// A value at least this many times its p99 (and 100 us above it) is a spike.
+const SPIKE_FACTOR: f64 = 2.0;
+
+pub fn is_spike(v: f64, p99: f64) -> bool {
+    v > p99 * SPIKE_FACTOR && v - p99 > 100.0
+}
+
+impl Screen {
+    pub fn enter(target: &str) -> anyhow::Result<Screen> {
+        use std::io::IsTerminal;
+        if !io::stdout().is_terminal() {
+            anyhow::bail!("-o image needs a terminal on stdout; use -o text or -o json for a pipe");
+        }
+        Ok(Screen {
+            guard: TerminalGuard::enter()?,
+            target: target.to_string(),
+            last: None,
+            lost: 0,
+        })
+    }
+
+    pub fn probe(&mut self, r: &Record) -> io::Result<()> {
+        self.last = Some(r.clone());
+        Ok(())
+    }
+
+    pub fn lost(&mut self) -> io::Result<()> {
+        self.lost += 1;
+        Ok(())
+    }
+
+    pub fn draw(&mut self, stats: &RunStats) -> io::Result<()> {
+        let lines = picture(&self.target, self.last.as_ref(), stats, self.lost);
+        self.guard.terminal.draw(|f| {
+            let block = Block::bordered().title(" netsight ping (Ctrl-C quits) ");
+            f.render_widget(Paragraph::new(lines).block(block), f.area());
+        })?;
+        Ok(())
+    }
+}
+
+/// Where each stage sits: on which host, in which direction.
+fn lane(s: Stage) -> &'static str {
+    match s {
+        Stage::Total => "round trip      ",
+        Stage::TxUser => "local  user->kern",
+        Stage::TxQdisc => "local  qdisc    ",
+        Stage::TxDriver => "local  driver   ",
+        Stage::Outlink => "wire   ->       ",
+        Stage::RemoteRx => "remote dev->icmp",
+        Stage::RemoteTx => "remote icmp->dev",
+        Stage::Inlink => "wire   <-       ",
+        Stage::RxSoftirq => "local  softirq  ",
+        Stage::RxStack => "local  stack    ",
+        Stage::RxWakeup => "local  wakeup   ",
+        Stage::RxQueue => "local  runqueue ",
+    }
+}
+
+/// The picture as text lines (kept apart from the terminal for tests).
+pub fn picture(
+    target: &str,
+    last: Option<&Record>,
+    stats: &RunStats,
+    lost: u64,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(format!(
+            " [ this host ] ==== veth/wire ==== [ {target} ]    sent {}  replied {}  lost {}",
+            stats.sent,
+            stats.replied,
+            stats.lost().max(lost)
+        )),
+        Line::from(format!(
+            " seq {}   us: last / p99 (~ stand-in bound; links: excess over the smallest seen)",
+            last.map_or("-".into(), |r| r.seq.to_string())
+        )),
+        Line::from(""),
+    ];
+    for s in Stage::ALL {
+        let p99 = stats.stage(s);
+        let p99v = (p99.count() > 0).then(|| p99.quantile(0.99));
+        let now = last.and_then(|r| r.values[s as usize]);
+        let spike = matches!((now, p99v), (Some(n), Some(p)) if is_spike(n, p));
+        let bar_len = now
+            .map_or(0, |v| ((v.max(1.0)).log10() * 8.0) as usize)
+            .min(48);
+        let style = if spike {
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::Green)
+        };
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        lines.push(Line::from(vec![
+            Span::raw(format!(" {} {:<11}", lane(s), s.name())),
+            Span::raw(format!(
+                "{:>10}{} / {:>10} ",
+                fmt(now),
+                if s.proxy() { "~" } else { " " },
+                fmt(p99v)
+            )),
+            Span::styled("#".repeat(bar_len), style),
+            Span::styled(if spike { " SPIKE" } else { "" }, style),
+        ]));
+    }
+    lines
+}

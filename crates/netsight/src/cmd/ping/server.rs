@@ -1,0 +1,128 @@
+//! `netsight ping -s`: the far host. Its kernel answers each probe as
+//! usual; this then sends a second reply (flag DONTADD) carrying this
+//! host's timestamps of that probe: the echo's receive and raw-socket
+//! delivery, the kernel reply's queue, driver and transmit.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use netsight_bpf::probes::ping::{Kind, Options, PingProbe, Point};
+
+use super::packet::{self, Entry};
+use super::socket::{own_netns, RawIcmp};
+use super::stages::HostView;
+use crate::signals;
+
+/// How long to wait for the kernel's reply to leave before answering.
+const REPLY_WAIT: Duration = Duration::from_millis(20);
+/// Sightings kept for probes not yet answered (bounded memory).
+const MAX_TRACKED: usize = 4096;
+const FORGET_AFTER: Duration = Duration::from_secs(5);
+
+/// The points the server reports, in order.
+const REPORTED: [(Kind, Point); 6] = [
+    (Kind::Echo, Point::Softirq),
+    (Kind::Echo, Point::Recv),
+    (Kind::Echo, Point::DataReady),
+    (Kind::Reply, Point::Queue),
+    (Kind::Reply, Point::StartXmit),
+    (Kind::Reply, Point::Xmit),
+];
+
+struct Seen {
+    view: HostView,
+    ifindex: u32,
+    at: Instant,
+}
+
+pub fn run(userid: u16, count: Option<u64>) -> anyhow::Result<()> {
+    let sock = RawIcmp::open(packet::ICMP_ECHO)
+        .context("opening a raw ICMP socket (needs root or CAP_NET_RAW)")?;
+    let netns = own_netns();
+    let mut probe = PingProbe::load(&Options::default()).context("loading the ping probe")?;
+    for r in probe.refused() {
+        eprintln!(
+            "netsight: {} {}: the stages it bounds are not reported",
+            r.program, r.reason
+        );
+    }
+    eprintln!(
+        "netsight: ping server ready (answering netsight probes with this host's timestamps)"
+    );
+    let mut seen: HashMap<(u32, u32), Seen> = HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    let mut answered = 0u64;
+    while !signals::stop_requested() && count.is_none_or(|c| answered < c) {
+        let n = sock.recv(&mut buf, Duration::from_millis(50))?;
+        absorb(&mut probe, &mut seen, netns)?;
+        let Some(n) = n else { continue };
+        let Some((src, p)) = packet::parse_ipv4(&buf[..n]) else {
+            continue;
+        };
+        if p.icmp_type != packet::ICMP_ECHO || p.compact {
+            continue;
+        }
+        let key = (p.id, p.seq);
+        let deadline = Instant::now() + REPLY_WAIT;
+        while Instant::now() < deadline
+            && seen
+                .get(&key)
+                .is_none_or(|s| s.view.reply.get(Point::Xmit).is_none())
+        {
+            std::thread::sleep(Duration::from_micros(500));
+            absorb(&mut probe, &mut seen, netns)?;
+        }
+        let entries: Vec<Entry> = seen.remove(&key).map_or(Vec::new(), |s| {
+            REPORTED
+                .iter()
+                .filter_map(|(kind, point)| {
+                    let view = match kind {
+                        Kind::Echo => &s.view.echo,
+                        Kind::Reply => &s.view.reply,
+                    };
+                    Some(Entry {
+                        point: *point,
+                        kind: *kind,
+                        ifindex: s.ifindex,
+                        ts_ns: view.get(*point)?,
+                    })
+                })
+                .collect()
+        });
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        if let Some(reply) = packet::compact_reply(&buf[ihl..n], userid, &entries) {
+            // A send error (no route back) costs this answer only.
+            let _ = sock.send_to(&reply, src);
+            answered += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Takes this namespace's sightings from the ring into `seen`.
+fn absorb(
+    probe: &mut PingProbe,
+    seen: &mut HashMap<(u32, u32), Seen>,
+    netns: u32,
+) -> anyhow::Result<()> {
+    let now = Instant::now();
+    for h in probe.poll(Duration::ZERO)? {
+        if h.netns != netns {
+            continue;
+        }
+        if seen.len() >= MAX_TRACKED {
+            seen.retain(|_, s| now - s.at < FORGET_AFTER);
+            if seen.len() >= MAX_TRACKED {
+                continue;
+            }
+        }
+        let s = seen.entry((h.id, h.seq)).or_insert(Seen {
+            view: HostView::default(),
+            ifindex: h.ifindex,
+            at: now,
+        });
+        s.view.of(h.kind).first(h.point, h.ts_ns);
+    }
+    Ok(())
+}
