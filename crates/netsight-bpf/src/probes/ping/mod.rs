@@ -39,11 +39,10 @@ pub enum Point {
     StartXmit,
     Xmit,
     Wakeup,
-    OnCpu,
 }
 
 impl Point {
-    pub const ALL: [Point; 8] = [
+    pub const ALL: [Point; 7] = [
         Point::Softirq,
         Point::Recv,
         Point::DataReady,
@@ -51,7 +50,6 @@ impl Point {
         Point::StartXmit,
         Point::Xmit,
         Point::Wakeup,
-        Point::OnCpu,
     ];
 
     fn raw(self) -> ping_point {
@@ -63,7 +61,6 @@ impl Point {
             Point::StartXmit => ping_point::PT_START_XMIT,
             Point::Xmit => ping_point::PT_XMIT,
             Point::Wakeup => ping_point::PT_WAKEUP,
-            Point::OnCpu => ping_point::PT_ON_CPU,
         }
     }
 
@@ -81,7 +78,6 @@ impl Point {
             Point::StartXmit => "net:net_dev_start_xmit",
             Point::Xmit => "net:net_dev_xmit",
             Point::Wakeup => "sched:sched_wakeup",
-            Point::OnCpu => "sched:sched_switch",
         }
     }
 
@@ -95,7 +91,6 @@ impl Point {
             Point::StartXmit => "on_start_xmit",
             Point::Xmit => "on_dev_xmit",
             Point::Wakeup => "on_wakeup",
-            Point::OnCpu => "on_switch",
         }
     }
 }

@@ -7,7 +7,7 @@
  * pointer joins are the ones the kernel makes safe: net_dev_start_xmit ->
  * net_dev_xmit of the same skb on the same CPU (the skb may be freed by
  * then, so net_dev_xmit never reads it). Events without an skb (socket
- * data ready, wake-up, switch) are joined through per-CPU "probe in hand"
+ * data ready, wake-up) are joined through per-CPU "probe in hand"
  * slots. Every other packet leaves after one field test or one read. */
 #include "netsight.bpf.h"
 #include "ping.h"
@@ -82,7 +82,6 @@ struct rx_slot {
 struct pending_wakeup {
 	struct probe_id probe;
 	__u8 valid;
-	__u8 woken;
 };
 
 #define PERCPU_SLOT(name, vtype)                         \
@@ -298,7 +297,6 @@ int BPF_PROG(on_data_ready, const struct sock *sk)
 		if (w) {
 			w->probe = slot->probe;
 			w->valid = 1;
-			w->woken = 0;
 		}
 	}
 	return 0;
@@ -313,26 +311,10 @@ int BPF_PROG(on_wakeup, struct task_struct *p)
 	if (!client_tid || p->pid != client_tid)
 		return 0;
 	w = bpf_map_lookup_elem(&pending, &zero);
-	if (!w || !w->valid || w->woken)
-		return 0;
-	w->woken = 1;
-	emit(&w->probe, PT_WAKEUP, bpf_ktime_get_ns(), client_netns, 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	struct pending_wakeup *w;
-	__u32 zero = 0;
-
-	if (!client_tid || next->pid != client_tid)
-		return 0;
-	w = bpf_map_lookup_elem(&pending, &zero);
-	/* Only a switch-in that follows the wake-up ends the wait. */
-	if (!w || !w->valid || !w->woken)
+	/* The first wake-up after the reply was made ready ends the wait. */
+	if (!w || !w->valid)
 		return 0;
 	w->valid = 0;
-	emit(&w->probe, PT_ON_CPU, bpf_ktime_get_ns(), client_netns, 0);
+	emit(&w->probe, PT_WAKEUP, bpf_ktime_get_ns(), client_netns, 0);
 	return 0;
 }

@@ -21,8 +21,7 @@ enum ping_point {
 	PT_START_XMIT = 4, /* net:net_dev_start_xmit */
 	PT_XMIT = 5,       /* net:net_dev_xmit (skb not read: joined by pointer on the CPU) */
 	PT_WAKEUP = 6,     /* sched:sched_wakeup of the client's thread */
-	PT_ON_CPU = 7,     /* sched:sched_switch to the client's thread */
-	PT_COUNT = 8,
+	PT_COUNT = 7,
 };
 
 enum ping_kind { KIND_ECHO = 0, KIND_REPLY = 1 };

@@ -8,6 +8,7 @@
 //!   `image`, `svg`: where results go.
 
 mod client;
+pub mod doctor_rows;
 mod image;
 mod logfile;
 mod output;
@@ -49,13 +50,12 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("role").required(true).args(["client", "server"])))]
 pub struct PingArgs {
     /// Probe HOST (IPv4 address or name).
     #[arg(short = 'c', long = "client", value_name = "HOST")]
     pub client: Option<String>,
     /// Answer probes with this host's timestamps.
-    #[arg(short = 's', long = "server")]
+    #[arg(short = 's', long = "server", conflicts_with = "client")]
     pub server: bool,
     /// Probes to send (server: probes to answer); default: until Ctrl-C.
     #[arg(short = 'C', long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -122,6 +122,9 @@ fn resolve(host: &str) -> anyhow::Result<Ipv4Addr> {
 }
 
 pub fn run(args: &PingArgs) -> anyhow::Result<()> {
+    if args.client.is_none() && !args.server {
+        return Err(usage("ping: give --client/-c HOST, or --server/-s"));
+    }
     if args.bytes < packet::MIN_PAYLOAD {
         return Err(usage(format!(
             "-b {}: a probe needs at least {} bytes",

@@ -295,7 +295,7 @@ mod tests {
                 let r = next();
                 let at = (r >> 8) as usize % (p.len() + 1);
                 match r % 5 {
-                    0 if at < p.len() => p[at] ^= 1 << (r >> 40) % 8,
+                    0 if at < p.len() => p[at] ^= 1 << ((r >> 40) % 8),
                     1 if at < p.len() => p[at] = (r >> 32) as u8,
                     2 => p.truncate(at),
                     3 => p.extend((0..r % 40).map(|i| i as u8)),

@@ -25,6 +25,7 @@ impl Points {
         self.ts[slot(p)].get_or_insert(ts);
     }
 
+    #[cfg(test)]
     pub fn set(&mut self, p: Point, ts: u64) {
         self.ts[slot(p)] = Some(ts);
     }
