@@ -25,11 +25,13 @@ pub fn leave() {
     restore();
 }
 
-/// A value at least this many times its p99 (and 100 us above it) is a spike.
-const SPIKE_FACTOR: f64 = 2.0;
+/// A value this many times the stage's median (and 200 us above it) is a
+/// spike: the median, not p99, since spikes themselves lift the p99.
+const SPIKE_FACTOR: f64 = 3.0;
+const SPIKE_MIN_US: f64 = 200.0;
 
-pub fn is_spike(v: f64, p99: f64) -> bool {
-    v > p99 * SPIKE_FACTOR && v - p99 > 100.0
+pub fn is_spike(v: f64, median: f64) -> bool {
+    v > median * SPIKE_FACTOR && v - median > SPIKE_MIN_US
 }
 
 impl Screen {
@@ -105,10 +107,12 @@ pub fn picture(
         Line::from(""),
     ];
     for s in Stage::ALL {
-        let p99 = stats.stage(s);
-        let p99v = (p99.count() > 0).then(|| p99.quantile(0.99));
+        let sum = stats.stage(s);
+        let seen = sum.count() > 0;
+        let p99v = seen.then(|| sum.quantile(0.99));
+        let median = seen.then(|| sum.quantile(0.5));
         let now = last.and_then(|r| r.values[s as usize]);
-        let spike = matches!((now, p99v), (Some(n), Some(p)) if is_spike(n, p));
+        let spike = matches!((now, median), (Some(n), Some(m)) if is_spike(n, m));
         let bar_len = now
             .map_or(0, |v| ((v.max(1.0)).log10() * 8.0) as usize)
             .min(48);

@@ -72,20 +72,16 @@ impl Chart {
         let totals: Vec<f64> = self.bars.iter().map(|b| b.1.iter().sum()).collect();
         let mut sorted = totals.clone();
         sorted.sort_by(f64::total_cmp);
-        let p99 = sorted
-            .get((sorted.len() as f64 * 0.99) as usize)
-            .or(sorted.last())
-            .copied()
-            .unwrap_or(1.0);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0);
         let ymax = sorted.last().copied().unwrap_or(1.0).max(1.0) * 1.1;
         for (b, t) in self.bars.iter_mut().zip(&totals) {
-            b.2 = is_spike(*t, p99) || self.threshold_us.is_some_and(|m| *t > m);
+            b.2 = is_spike(*t, median) || self.threshold_us.is_some_and(|m| *t > m);
         }
         let first = self.bars.first().map_or(0, |b| b.0);
         let last = self.bars.last().map_or(1, |b| b.0).max(first + 1);
-        let x =
-            |seq: u32| left + plot_w * f64::from(seq - first.min(seq)) / f64::from(last - first);
         let bw = (plot_w / self.bars.len().max(1) as f64).clamp(1.0, 20.0);
+        let span = plot_w - bw;
+        let x = |seq: u32| left + span * f64::from(seq - first.min(seq)) / f64::from(last - first);
         let y = |v: f64| top + plot_h - plot_h * (v / ymax);
         let mut s = String::new();
         let _ = writeln!(
@@ -143,10 +139,27 @@ impl Chart {
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="middle">probe seq {first} .. {last}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="middle">probe seq {first} .. {last}; spikes: total over 3x the median ({median:.0} us){}</text>"#,
             left + plot_w / 2.0,
-            h - 20.0
+            h - 20.0,
+            self.threshold_us
+                .map_or(String::new(), |m| format!(" or over -m {m:.0} us"))
         );
+        let _ = writeln!(
+            s,
+            r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">us</text>"#,
+            top + plot_h / 2.0,
+            top + plot_h / 2.0
+        );
+        for i in 0..=4u32 {
+            let seq = first + (last - first) * i / 4;
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{seq}</text>"#,
+                x(seq),
+                top + plot_h + 26.0
+            );
+        }
         for (i, st) in parts().enumerate() {
             let ly = top + 18.0 * i as f64;
             let lx = left + plot_w + 20.0;
