@@ -91,6 +91,9 @@ pub fn parse_run(out: &std::process::Output) -> (Vec<Value>, Value) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A stock kernel refusing one of ours is our bug (it would null stages).
+    assert!(!stderr.contains("refused"), "{stderr}");
     let lines: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))

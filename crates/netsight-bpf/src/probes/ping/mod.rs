@@ -25,8 +25,20 @@ use crate::loader::{self, Error, Refused};
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/ping.skel.rs"));
 }
-use skel::types::ping_point;
+use skel::types::{ping_point, ping_wire};
 use skel::{PingSkel, PingSkelBuilder};
+
+/// The wire format's numbers (ping.h `enum ping_wire`), shared with the
+/// kernel side through the skeleton.
+pub mod wire {
+    use super::ping_wire;
+
+    pub const CODE_MAGIC: u8 = ping_wire::PING_CODE_MAGIC.0 as u8;
+    pub const HDR_MAGIC: u16 = ping_wire::PING_HDR_MAGIC.0 as u16;
+    pub const F_DONTADD: u16 = ping_wire::PING_F_DONTADD.0 as u16;
+    pub const MAX_ENTRIES: usize = ping_wire::PING_MAX_ENTRIES.0 as usize;
+    pub const MIN_PAYLOAD: usize = ping_wire::PING_MIN_PAYLOAD.0 as usize;
+}
 
 /// Where a probe packet was seen (ping.h `enum ping_point`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,6 +134,37 @@ pub fn program_names() -> Vec<&'static str> {
     Point::ALL.iter().map(|p| p.program()).collect()
 }
 
+/// Set to `first` or `last` to also load empty programs that measure the
+/// floor cost of a program on each tracepoint used (bench/ping_cost.sh),
+/// attached before or after the real ones.
+pub const CALIBRATE_ENV: &str = "NETSIGHT_PING_CALIBRATE";
+
+/// The benchmark's empty programs, one per tracepoint used.
+const CALIBRATORS: [&str; 7] = [
+    "calibrate_net_dev_queue",
+    "calibrate_net_dev_start_xmit",
+    "calibrate_net_dev_xmit",
+    "calibrate_netif_receive_skb",
+    "calibrate_softirq_raise",
+    "calibrate_sk_data_ready",
+    "calibrate_sched_wakeup",
+];
+
+fn attach_calibrators(skel: &mut PingSkel<'static>) -> Result<Vec<Link>, Error> {
+    let mut links = Vec::new();
+    for prog in skel.object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if CALIBRATORS.contains(&name.as_str()) {
+            links.push(prog.attach().map_err(|source| Error::Attach {
+                program: name,
+                source,
+                log: loader::take_log(),
+            })?);
+        }
+    }
+    Ok(links)
+}
+
 /// What to load.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -129,6 +172,12 @@ pub struct Options {
     pub client_tid: u32,
     /// The client's network namespace inode.
     pub client_netns: u32,
+    /// Run only while [`PingProbe::set_armed`] says a probe is in flight
+    /// (the client); otherwise always (the server, doctor).
+    pub gated: bool,
+    /// Leave out the NET_RX softirq raise (only the client's rx_softirq
+    /// uses it, and it fires more often than packets arrive).
+    pub no_softirq: bool,
 }
 
 /// The loaded and attached probe.
@@ -187,13 +236,22 @@ impl PingProbe {
             object: "ping",
             source,
         })?;
+        let calibrate = std::env::var_os(CALIBRATE_ENV).is_some();
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
-            prog.set_autoload(!refused.iter().any(|r| r.program == name));
+            let on = if name.starts_with("calibrate_") {
+                calibrate
+            } else if name == Point::Softirq.program() && opts.no_softirq {
+                false
+            } else {
+                !refused.iter().any(|r| r.program == name)
+            };
+            prog.set_autoload(on);
         }
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.client_tid = opts.client_tid;
             rodata.client_netns = opts.client_netns;
+            rodata.gated = opts.gated;
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
@@ -201,8 +259,22 @@ impl PingProbe {
             source,
             log: loader::take_log(),
         })?;
-        let manual: Vec<&str> = refused.iter().map(|r| r.program.as_str()).collect();
-        let links = loader::attach_all(skel.object_mut(), &manual)?;
+        let mut manual: Vec<&str> = refused.iter().map(|r| r.program.as_str()).collect();
+        manual.extend(CALIBRATORS);
+        if opts.no_softirq {
+            manual.push(Point::Softirq.program());
+        }
+        // A tracepoint calls its programs in attach order: the benchmark
+        // runs once with the empty programs first and once last.
+        let first = calibrate && std::env::var(CALIBRATE_ENV).is_ok_and(|v| v == "first");
+        let mut links = Vec::new();
+        if first {
+            links.extend(attach_calibrators(&mut skel)?);
+        }
+        links.extend(loader::attach_all(skel.object_mut(), &manual)?);
+        if calibrate && !first {
+            links.extend(attach_calibrators(&mut skel)?);
+        }
         Ok((skel, links))
     }
 
@@ -232,6 +304,13 @@ impl PingProbe {
             }
         }
         Ok(std::mem::take(&mut *self.received.borrow_mut()))
+    }
+
+    /// Tells a gated probe whether a probe is in flight.
+    pub fn set_armed(&mut self, armed: bool) {
+        if let Some(bss) = self.skel.maps.bss_data.as_deref_mut() {
+            bss.armed = u32::from(armed);
+        }
     }
 
     /// Sightings the ring buffer had no room for, since load.

@@ -29,12 +29,20 @@ char LICENSE[] SEC("license") = "GPL";
  * ready on a socket there. */
 const volatile __u32 client_tid = 0;
 const volatile __u32 client_netns = 0;
+/* On the client, probes are only on the wire while one is in flight: user
+ * space sets `armed` then, and every program returns at once otherwise
+ * (the server cannot know when probes come, so it runs ungated). */
+const volatile bool gated = false;
+volatile __u32 armed;
+
+#define IDLE() (gated && !armed)
 
 struct ping_losses losses;
 /* Makes the skeleton generate the type for Rust. */
 struct ping_hit hit_type;
 enum ping_point point_type;
 enum ping_kind kind_type;
+enum ping_wire wire_type;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -122,7 +130,9 @@ static __always_inline void emit(const struct probe_id *p, __u8 point, __u64 ts,
 	h->kind = p->kind;
 	h->_pad[0] = 0;
 	h->_pad[1] = 0;
-	bpf_ringbuf_submit(h, 0);
+	/* No wake-up: both sides drain the ring when their socket says a probe
+	 * came (a wake-up is an irq_work, microseconds on a VM). */
+	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
 }
 
 /* 0 if the IPv4 packet at l3 (linear bytes up to end) is a probe.
@@ -156,14 +166,19 @@ static __always_inline int parse(const unsigned char *l3, const unsigned char *e
 	return 0;
 }
 
+/* Most packets leave here, on fields of the skb alone: not IPv4, too
+ * short to be a probe, or sent by a socket that is not ICMP (a probe is
+ * sent by a raw ICMP socket, a kernel reply by the ICMP control socket;
+ * forwarded packets have no socket and are parsed). */
 static __always_inline int parse_tx(const struct sk_buff *skb, struct probe_id *out)
 {
-	unsigned char *head = skb->head;
-	unsigned char *end = skb->data + (skb->len - skb->data_len);
+	struct sock *sk = skb->sk;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (skb->protocol != bpf_htons(ETH_P_IP) || skb->len < PING_MIN_IP_LEN)
 		return -1;
-	return parse(head + skb->network_header, end, out);
+	if (sk && sk->sk_protocol != NS_IPPROTO_ICMP)
+		return -1;
+	return parse(skb->head + skb->network_header, skb->data + (skb->len - skb->data_len), out);
 }
 
 static __always_inline __u32 dev_netns(const struct net_device *dev)
@@ -176,6 +191,8 @@ int BPF_PROG(on_dev_queue, struct sk_buff *skb)
 {
 	struct probe_id p;
 
+	if (IDLE())
+		return 0;
 	if (parse_tx(skb, &p))
 		return 0;
 	emit(&p, PT_QUEUE, bpf_ktime_get_ns(), dev_netns(skb->dev), skb->dev->ifindex);
@@ -190,6 +207,8 @@ int BPF_PROG(on_start_xmit, const struct sk_buff *skb, const struct net_device *
 	__u32 zero = 0;
 	__u64 now;
 
+	if (IDLE())
+		return 0;
 	if (parse_tx(skb, &p))
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -211,6 +230,8 @@ int BPF_PROG(on_dev_xmit, struct sk_buff *skb, int rc, struct net_device *dev, u
 	__u32 zero = 0;
 	__u64 now;
 
+	if (IDLE())
+		return 0;
 	slot = bpf_map_lookup_elem(&xmit_slots, &zero);
 	if (!slot || slot->skb != (__u64)skb)
 		return 0;
@@ -228,6 +249,8 @@ int BPF_PROG(on_softirq_raise, unsigned int vec)
 	__u32 zero = 0;
 	__u64 *ts;
 
+	if (IDLE())
+		return 0;
 	if (vec != NET_RX_SOFTIRQ)
 		return 0;
 	ts = bpf_map_lookup_elem(&net_rx_raised, &zero);
@@ -245,8 +268,18 @@ int BPF_PROG(on_receive, struct sk_buff *skb)
 	__u64 now, *raised;
 	int r;
 
+	if (IDLE())
+		return 0;
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return 0;
+	/* Too short to be a probe: not read, but whatever socket wakes next
+	 * on this CPU is not given a probe's name. */
+	if (skb->len < PING_MIN_IP_LEN) {
+		slot = bpf_map_lookup_elem(&rx_slots, &zero);
+		if (slot)
+			slot->valid = 0;
+		return 0;
+	}
 	/* Past eth_type_trans, data is the network header. */
 	r = parse(skb->data, skb->data + (skb->len - skb->data_len), &p);
 	if (r < 0)
@@ -283,10 +316,13 @@ int BPF_PROG(on_data_ready, const struct sock *sk)
 	struct pending_wakeup *w;
 	__u32 zero = 0, netns;
 
-	if (sk->sk_protocol != NS_IPPROTO_ICMP || sk->sk_type != NS_SOCK_RAW)
+	if (IDLE())
 		return 0;
+	/* The CPU's own slot first: it is hot, the socket's fields may not be. */
 	slot = bpf_map_lookup_elem(&rx_slots, &zero);
 	if (!slot || !slot->valid)
+		return 0;
+	if (sk->sk_protocol != NS_IPPROTO_ICMP || sk->sk_type != NS_SOCK_RAW)
 		return 0;
 	/* One sighting per packet, however many raw sockets take a copy. */
 	slot->valid = 0;
@@ -308,6 +344,8 @@ int BPF_PROG(on_wakeup, struct task_struct *p)
 	struct pending_wakeup *w;
 	__u32 zero = 0;
 
+	if (IDLE())
+		return 0;
 	if (!client_tid || p->pid != client_tid)
 		return 0;
 	w = bpf_map_lookup_elem(&pending, &zero);
@@ -318,3 +356,20 @@ int BPF_PROG(on_wakeup, struct task_struct *p)
 	emit(&w->probe, PT_WAKEUP, bpf_ktime_get_ns(), client_netns, 0);
 	return 0;
 }
+
+/* Benchmark only (bench/ping_cost.sh, NETSIGHT_PING_CALIBRATE=1): an empty
+ * program on each tracepoint used, the floor any program costs there under
+ * kernel.bpf_stats_enabled on this machine (its clock reads, the call). */
+#define CALIBRATE(tp, ...)                              \
+	SEC("tp_btf/" #tp)                              \
+	int BPF_PROG(calibrate_##tp, ##__VA_ARGS__) \
+	{                                               \
+		return 0;                               \
+	}
+CALIBRATE(net_dev_queue, struct sk_buff *skb)
+CALIBRATE(net_dev_start_xmit, const struct sk_buff *skb)
+CALIBRATE(net_dev_xmit, struct sk_buff *skb)
+CALIBRATE(netif_receive_skb, struct sk_buff *skb)
+CALIBRATE(softirq_raise, unsigned int vec)
+CALIBRATE(sk_data_ready, const struct sock *sk)
+CALIBRATE(sched_wakeup, struct task_struct *p)

@@ -4,12 +4,21 @@
 #define NETSIGHT_PING_H
 
 /* The probe's wire format (big-endian on the wire): an ICMP echo with code
- * PING_CODE_MAGIC, then this header carrying the full 32-bit id and seq. */
-#define PING_CODE_MAGIC 1
-#define PING_HDR_MAGIC 0x7ace
-/* Set on the server's second ("compact") reply, which carries its
- * timestamps: the kernel side ignores those packets. */
-#define PING_F_DONTADD 1
+ * PING_CODE_MAGIC, then a 16-byte header with PING_HDR_MAGIC carrying the
+ * full 32-bit id and seq, then room for PING_MAX_ENTRIES 16-byte entries.
+ * An enum, not macros, so Rust gets the same numbers from the skeleton. */
+enum ping_wire {
+	PING_CODE_MAGIC = 1,
+	PING_HDR_MAGIC = 0x7ace,
+	/* Set on the server's second ("compact") reply, which carries its
+	 * timestamps: the kernel side ignores those packets. */
+	PING_F_DONTADD = 1,
+	PING_MAX_ENTRIES = 8,
+	/* Payload after the ICMP header: the header and every entry. */
+	PING_MIN_PAYLOAD = 16 + 8 * 16,
+	/* The smallest IPv4 probe: IP header, ICMP header, payload. */
+	PING_MIN_IP_LEN = 20 + 8 + 16 + 8 * 16,
+};
 
 /* Where a probe packet was seen. The numbers are the contract with
  * crates/netsight/src/cmd/ping (through the skeleton's enum). */

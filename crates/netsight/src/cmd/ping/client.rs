@@ -127,6 +127,8 @@ pub fn run(
     let probe = PingProbe::load(&Options {
         client_tid: rx_tid,
         client_netns: netns,
+        gated: true,
+        no_softirq: false,
     });
     let result = probe
         .context("loading the ping probe")
@@ -188,6 +190,7 @@ fn schedule(
                 path: Vec::new(),
             };
             inflight.insert(seq, f);
+            probe.set_armed(true);
             if let Some(f) = inflight.get_mut(&seq) {
                 f.sample.user_tx = mono_ns();
             }
@@ -296,6 +299,9 @@ fn schedule(
             {
                 sink.probe(&rec)?;
             }
+        }
+        if inflight.is_empty() {
+            probe.set_armed(false);
         }
         sink.tick(&stats)?;
     }

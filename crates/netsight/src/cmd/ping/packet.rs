@@ -16,21 +16,18 @@
 //! also sends a second reply, flag DONTADD, whose entries are its own
 //! monotonic timestamps of that probe (only differences are used).
 
+pub use netsight_bpf::probes::ping::wire::{
+    CODE_MAGIC, F_DONTADD, HDR_MAGIC, MAX_ENTRIES, MIN_PAYLOAD,
+};
 use netsight_bpf::probes::ping::{Kind, Point};
 
 pub const ICMP_ECHO: u8 = 8;
 pub const ICMP_ECHOREPLY: u8 = 0;
-pub const CODE_MAGIC: u8 = 1;
-pub const HDR_MAGIC: u16 = 0x7ace;
-pub const F_DONTADD: u16 = 1;
 pub const ICMP_HDR: usize = 8;
 pub const NS_HDR: usize = 16;
 pub const ENTRY: usize = 16;
-/// Entries a reply may carry (what the smallest probe has room for).
-pub const MAX_ENTRIES: usize = 8;
-/// The smallest probe payload (after the ICMP header): the netsight header
-/// and room for every entry.
-pub const MIN_PAYLOAD: usize = NS_HDR + MAX_ENTRIES * ENTRY;
+// The kernel side's sizes and this layout must agree.
+const _: () = assert!(MIN_PAYLOAD == NS_HDR + MAX_ENTRIES * ENTRY);
 
 /// One of the server's timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,8 +21,7 @@ const MAX_TRACKED: usize = 4096;
 const FORGET_AFTER: Duration = Duration::from_secs(5);
 
 /// The points the server reports, in order.
-const REPORTED: [(Kind, Point); 6] = [
-    (Kind::Echo, Point::Softirq),
+const REPORTED: [(Kind, Point); 5] = [
     (Kind::Echo, Point::Recv),
     (Kind::Echo, Point::DataReady),
     (Kind::Reply, Point::Queue),
@@ -40,7 +39,13 @@ pub fn run(userid: u16, count: Option<u64>) -> anyhow::Result<()> {
     let sock = RawIcmp::open(packet::ICMP_ECHO)
         .context("opening a raw ICMP socket (needs root or CAP_NET_RAW)")?;
     let netns = own_netns();
-    let mut probe = PingProbe::load(&Options::default()).context("loading the ping probe")?;
+    // Probes may come at any time: ungated. The softirq raise serves only
+    // the client's rx_softirq.
+    let opts = Options {
+        no_softirq: true,
+        ..Options::default()
+    };
+    let mut probe = PingProbe::load(&opts).context("loading the ping probe")?;
     for r in probe.refused() {
         eprintln!(
             "netsight: {} {}: the stages it bounds are not reported",
