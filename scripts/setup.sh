@@ -10,6 +10,9 @@ packages=(
     iproute2 iptables nftables ipset ethtool iputils-ping procps tmux
     # exporter tests talk to the real servers
     influxdb prometheus
+    # ping tests and bench: a tc spin fixture (clang, above), UDP filler and hog (python3),
+    # SCHED_FIFO (util-linux chrt/taskset), TCP load (iperf3), rendering --svg (rsvg-convert)
+    python3 util-linux iperf3 bpftool librsvg2-bin
     # cargo xtask vmtest: boots Debian kernels under qemu with a busybox initramfs
     qemu-system-x86 busybox-static
 )
