@@ -175,7 +175,8 @@ fn schedule(
             break;
         }
         if signals::stop_requested() && inflight.values().all(|f| f.replied.is_none()) {
-            // Interrupted: what never came back by now is not counted.
+            // Interrupted: probes still on their way are neither sent nor lost.
+            stats.sent -= inflight.len() as u64;
             break;
         }
         if more && now >= next_send {

@@ -71,18 +71,18 @@ impl Screen {
 /// Where each stage sits: on which host, in which direction.
 fn lane(s: Stage) -> &'static str {
     match s {
-        Stage::Total => "round trip      ",
-        Stage::TxUser => "local  user->kern",
-        Stage::TxQdisc => "local  qdisc    ",
-        Stage::TxDriver => "local  driver   ",
-        Stage::Outlink => "wire   ->       ",
+        Stage::Total => "round trip",
+        Stage::TxUser => "local  user->kernel",
+        Stage::TxQdisc => "local  qdisc",
+        Stage::TxDriver => "local  driver",
+        Stage::Outlink => "wire   -->",
         Stage::RemoteRx => "remote dev->icmp",
         Stage::RemoteTx => "remote icmp->dev",
-        Stage::Inlink => "wire   <-       ",
-        Stage::RxSoftirq => "local  softirq  ",
-        Stage::RxStack => "local  stack    ",
-        Stage::RxWakeup => "local  wakeup   ",
-        Stage::RxQueue => "local  runqueue ",
+        Stage::Inlink => "wire   <--",
+        Stage::RxSoftirq => "local  softirq",
+        Stage::RxStack => "local  stack",
+        Stage::RxWakeup => "local  wake-up",
+        Stage::RxQueue => "local  run queue",
     }
 }
 
@@ -123,7 +123,7 @@ pub fn picture(
         };
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         lines.push(Line::from(vec![
-            Span::raw(format!(" {} {:<11}", lane(s), s.name())),
+            Span::raw(format!(" {:<20} {:<11}", lane(s), s.name())),
             Span::raw(format!(
                 "{:>10}{} / {:>10} ",
                 fmt(now),
@@ -135,4 +135,59 @@ pub fn picture(
         ]));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn record(seq: u32, total: f64, stack: f64) -> Record {
+        let mut values = [None; 12];
+        values[Stage::Total as usize] = Some(total);
+        values[Stage::RxStack as usize] = Some(stack);
+        values[Stage::RemoteRx as usize] = Some(9.0);
+        Record {
+            seq,
+            wall: SystemTime::UNIX_EPOCH,
+            values,
+            path: None,
+        }
+    }
+
+    fn text(lines: &[Line]) -> String {
+        lines
+            .iter()
+            .map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.as_ref())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_picture_names_every_stage_and_marks_a_spike() {
+        let mut stats = RunStats::default();
+        for i in 0..50 {
+            let r = record(i, 100.0, 3.0);
+            stats.add(&r.values);
+        }
+        let spike = record(51, 20_100.0, 20_000.0);
+        stats.add(&spike.values);
+        let t = text(&picture("10.77.0.2", Some(&spike), &stats, 0));
+        for s in Stage::ALL {
+            assert!(t.contains(s.name()), "{} missing:\n{t}", s.name());
+        }
+        let stack = t.lines().find(|l| l.contains("rx_stack")).unwrap();
+        assert!(stack.contains("SPIKE"), "{stack}");
+        let remote = t.lines().find(|l| l.contains("remote_rx")).unwrap();
+        assert!(
+            remote.contains("9.0~") && !remote.contains("SPIKE"),
+            "{remote}"
+        );
+        assert!(t.contains("sent 0"), "{t}");
+    }
 }

@@ -183,3 +183,32 @@ impl Chart {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn the_chart_stacks_every_probe_and_marks_only_the_spike() {
+        let mut chart = Chart::new(None);
+        for seq in 1..=40u32 {
+            let mut values = [None; 12];
+            let stack = if seq == 20 { 5_000.0 } else { 3.0 };
+            values[Stage::TxUser as usize] = Some(40.0);
+            values[Stage::RxStack as usize] = Some(stack);
+            chart.add(&Record {
+                seq,
+                wall: SystemTime::UNIX_EPOCH,
+                values,
+                path: None,
+            });
+        }
+        chart.lost(41);
+        let svg = chart.render();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("fill=\"red\"").count(), 1, "one spike");
+        assert!(svg.contains("seq 20:"));
+        assert!(svg.contains("seq 41 lost"));
+    }
+}
