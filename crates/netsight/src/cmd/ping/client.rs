@@ -36,6 +36,9 @@ pub struct ClientConfig {
 
 /// How long to wait for the server's reply after the kernel's.
 const COMPACT_WAIT: Duration = Duration::from_millis(200);
+/// Sightings kept per probe for `-n` (a probe crosses a few devices; a
+/// flood of forged probes with our id must not grow memory).
+const MAX_PATH: usize = 256;
 /// In auto mode, this many missing server replies in a row mean no server.
 const AUTO_MISSES: u32 = 3;
 
@@ -245,7 +248,7 @@ fn schedule(
             let Some(f) = inflight.get_mut(&h.seq) else {
                 continue;
             };
-            if cfg.namespace {
+            if cfg.namespace && f.path.len() < MAX_PATH {
                 f.path.push(h);
             }
             if h.netns == netns {
