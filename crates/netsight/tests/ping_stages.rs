@@ -306,3 +306,39 @@ fn log_files_never_exceed_logsize_times_backups_plus_one() {
     assert_eq!(stat["sent"], 40);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_refused_program_nulls_only_the_stages_it_bounds() {
+    require_root!();
+    let _one = serial();
+    let net = NetPair::ipv4_only("rf");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.a])
+        .arg(common::netsight_bin())
+        .args(["--refuse", "on_dev_xmit", "ping", "-c", NetPair::ADDR_B])
+        .args(["--mode", "pingpong", "-C", "3", "-i", "50000", "-o", "json"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("on_dev_xmit refused"), "{err}");
+    let probes: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "probe")
+        .collect();
+    assert_eq!(probes.len(), 3);
+    for p in &probes {
+        assert!(p["stages"]["tx_driver"].is_null(), "{p}");
+        for name in ["total", "tx_user", "tx_qdisc", "rx_stack", "rx_queue"] {
+            assert!(
+                stage(p, name).is_some(),
+                "{name} lost with on_dev_xmit: {p}"
+            );
+        }
+    }
+}
