@@ -342,3 +342,31 @@ fn a_refused_program_nulls_only_the_stages_it_bounds() {
         }
     }
 }
+
+#[test]
+fn over_ipv6_every_stage_is_seen_too() {
+    require_root!();
+    let _one = serial();
+    let net = NetPair::new("v6");
+    // Resolve the neighbour first: a probe held by neighbour discovery
+    // would (truly) spend most of a second in tx_user.
+    sh(&[
+        "ip", "netns", "exec", &net.a, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "3", "fd77::2",
+    ]);
+    let _server = PingServer::start(&net);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.a])
+        .arg(common::netsight_bin())
+        .args([
+            "ping", "-c", "fd77::2", "-C", "6", "-i", "50000", "-o", "json",
+        ])
+        .output()
+        .expect("run");
+    let (probes, stat) = parse_run(&out);
+    assert_eq!(stat["replied"], 6, "{stat}");
+    for p in &probes[1..] {
+        for name in LOCAL.iter().chain(&REMOTE) {
+            assert!(stage(p, name).is_some(), "{name} unseen over IPv6: {p}");
+        }
+    }
+}

@@ -15,7 +15,11 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 #define NS_IPPROTO_ICMP 1
+#define NS_IPPROTO_ICMPV6 58
+#define ICMPV6_ECHO 128
+#define ICMPV6_ECHOREPLY 129
 #define NS_SOCK_RAW 3
 #define NET_RX_SOFTIRQ 3
 #define ICMP_ECHO 8
@@ -135,35 +139,61 @@ static __always_inline void emit(const struct probe_id *p, __u8 point, __u64 ts,
 	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
 }
 
-/* 0 if the IPv4 packet at l3 (linear bytes up to end) is a probe.
- * Returns 1 for ICMP that is not a probe, -1 for anything else. */
+/* 0 if the IPv4 or IPv6 packet at l3 (linear bytes up to end) is a probe.
+ * Returns 1 for other ICMP, -1 for anything else. IPv6 extension headers
+ * are not followed: a probe is sent without them. */
 static __always_inline int parse(const unsigned char *l3, const unsigned char *end,
 				 struct probe_id *out)
 {
-	struct iphdr ip;
+	__u8 ip[10]; /* enough for the v4 protocol (9) and the v6 next header (6) */
 	struct icmp_probe icmp;
-	__u32 ihl;
+	__u8 echo, reply;
+	__u32 off;
 
-	if (bpf_probe_read_kernel(&ip, sizeof(ip), l3) || ip.version != 4)
+	if (bpf_probe_read_kernel(ip, sizeof(ip), l3))
 		return -1;
-	if (ip.protocol != NS_IPPROTO_ICMP)
+	if (ip[0] >> 4 == 4) {
+		if (ip[9] != NS_IPPROTO_ICMP)
+			return -1;
+		off = (ip[0] & 0xf) * 4;
+		if (off < 20)
+			return 1;
+		echo = ICMP_ECHO;
+		reply = ICMP_ECHOREPLY;
+	} else if (ip[0] >> 4 == 6) {
+		if (ip[6] != NS_IPPROTO_ICMPV6)
+			return -1;
+		off = 40;
+		echo = ICMPV6_ECHO;
+		reply = ICMPV6_ECHOREPLY;
+	} else {
 		return -1;
-	ihl = ip.ihl * 4;
-	if (ihl < sizeof(ip) || l3 + ihl + sizeof(icmp) > end)
+	}
+	if (l3 + off + sizeof(icmp) > end)
 		return 1;
-	if (bpf_probe_read_kernel(&icmp, sizeof(icmp), l3 + ihl))
+	if (bpf_probe_read_kernel(&icmp, sizeof(icmp), l3 + off))
 		return 1;
 	if (icmp.code != PING_CODE_MAGIC || icmp.magic != bpf_htons(PING_HDR_MAGIC))
 		return 1;
-	if (icmp.type != ICMP_ECHO && icmp.type != ICMP_ECHOREPLY)
+	if (icmp.type != echo && icmp.type != reply)
 		return 1;
 	/* The server's timestamp-carrying reply is not itself measured. */
 	if (icmp.flags & bpf_htons(PING_F_DONTADD))
 		return 1;
 	out->id = bpf_ntohl(icmp.id);
 	out->seq = bpf_ntohl(icmp.seq);
-	out->kind = icmp.type == ICMP_ECHO ? KIND_ECHO : KIND_REPLY;
+	out->kind = icmp.type == echo ? KIND_ECHO : KIND_REPLY;
 	return 0;
+}
+
+static __always_inline bool is_ip(const struct sk_buff *skb)
+{
+	return skb->protocol == bpf_htons(ETH_P_IP) || skb->protocol == bpf_htons(ETH_P_IPV6);
+}
+
+static __always_inline bool is_icmp(__u16 protocol)
+{
+	return protocol == NS_IPPROTO_ICMP || protocol == NS_IPPROTO_ICMPV6;
 }
 
 /* Most packets leave here, on fields of the skb alone: not IPv4, too
@@ -174,9 +204,9 @@ static __always_inline int parse_tx(const struct sk_buff *skb, struct probe_id *
 {
 	struct sock *sk = skb->sk;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP) || skb->len < PING_MIN_IP_LEN)
+	if (!is_ip(skb) || skb->len < PING_MIN_IP_LEN)
 		return -1;
-	if (sk && sk->sk_protocol != NS_IPPROTO_ICMP)
+	if (sk && !is_icmp(sk->sk_protocol))
 		return -1;
 	return parse(skb->head + skb->network_header, skb->data + (skb->len - skb->data_len), out);
 }
@@ -270,7 +300,7 @@ int BPF_PROG(on_receive, struct sk_buff *skb)
 
 	if (IDLE())
 		return 0;
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (!is_ip(skb))
 		return 0;
 	/* Too short to be a probe: not read, but whatever socket wakes next
 	 * on this CPU is not given a probe's name. */
@@ -322,7 +352,7 @@ int BPF_PROG(on_data_ready, const struct sock *sk)
 	slot = bpf_map_lookup_elem(&rx_slots, &zero);
 	if (!slot || !slot->valid)
 		return 0;
-	if (sk->sk_protocol != NS_IPPROTO_ICMP || sk->sk_type != NS_SOCK_RAW)
+	if (!is_icmp(sk->sk_protocol) || sk->sk_type != NS_SOCK_RAW)
 		return 0;
 	/* One sighting per packet, however many raw sockets take a copy. */
 	slot->valid = 0;

@@ -16,7 +16,7 @@ enum ping_wire {
 	PING_MAX_ENTRIES = 8,
 	/* Payload after the ICMP header: the header and every entry. */
 	PING_MIN_PAYLOAD = 16 + 8 * 16,
-	/* The smallest IPv4 probe: IP header, ICMP header, payload. */
+	/* The smallest probe: IPv4 header, ICMP header, payload (IPv6 adds 20). */
 	PING_MIN_IP_LEN = 20 + 8 + 16 + 8 * 16,
 };
 

@@ -3,7 +3,7 @@
 //! joins the kernel's sightings of each probe by its id/seq.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use anyhow::Context;
 use netsight_bpf::probes::ping::{Hit, Options, PingProbe};
 
 use super::output::Sink;
-use super::packet::{self, Entry};
+use super::packet::{self, Entry, Family};
 use super::record::Record;
 use super::socket::{gettid, mono_ns, own_netns, RawIcmp};
 use super::stages::{compute, Baselines, HostView, Sample};
@@ -23,7 +23,7 @@ use super::Mode;
 use crate::signals;
 
 pub struct ClientConfig {
-    pub target: Ipv4Addr,
+    pub target: IpAddr,
     pub count: Option<u64>,
     pub interval: Duration,
     pub duration: Option<Duration>,
@@ -59,7 +59,8 @@ struct Inflight {
 /// Reads replies for `id` from `target` until told to stop.
 fn receiver(
     sock: Arc<RawIcmp>,
-    target: Ipv4Addr,
+    family: Family,
+    target: IpAddr,
     id: u32,
     tx: mpsc::Sender<Rx>,
     stop: Arc<AtomicBool>,
@@ -68,16 +69,16 @@ fn receiver(
     let _ = tid.send(gettid());
     let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Relaxed) {
-        let n = match sock.recv(&mut buf, Duration::from_millis(50)) {
-            Ok(Some(n)) => n,
+        let (n, src) = match sock.recv(&mut buf, Duration::from_millis(50)) {
+            Ok(Some(got)) => got,
             Ok(None) => continue,
             Err(_) => break,
         };
         let at_ns = mono_ns();
-        let Some((src, p)) = packet::parse_ipv4(&buf[..n]) else {
+        let Some(p) = packet::parse_datagram(&buf[..n], family) else {
             continue;
         };
-        if src != target || p.id != id || p.icmp_type != packet::ICMP_ECHOREPLY {
+        if src != target || p.id != id || !p.reply {
             continue;
         }
         let msg = if p.compact {
@@ -110,8 +111,12 @@ pub fn run(
     sink: &mut Sink,
     chart: &mut Option<Chart>,
 ) -> anyhow::Result<RunStats> {
+    let family = match cfg.target {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    };
     let sock = Arc::new(
-        RawIcmp::open(packet::ICMP_ECHOREPLY)
+        RawIcmp::open(family, family.reply_type())
             .context("opening a raw ICMP socket (needs root or CAP_NET_RAW)")?,
     );
     let id = random_id();
@@ -123,7 +128,7 @@ pub fn run(
         let target = cfg.target;
         std::thread::Builder::new()
             .name("ns-ping-rx".into())
-            .spawn(move || receiver(sock, target, id, tx, stop, tid_tx))?
+            .spawn(move || receiver(sock, family, target, id, tx, stop, tid_tx))?
     };
     let rx_tid = tid_rx.recv_timeout(Duration::from_secs(5)).unwrap_or(0);
     let netns = own_netns();
@@ -142,7 +147,7 @@ pub fn run(
                     r.program, r.reason
                 );
             }
-            schedule(cfg, &sock, id, netns, &mut probe, &rx, sink, chart)
+            schedule(cfg, family, &sock, id, netns, &mut probe, &rx, sink, chart)
         });
     stop.store(true, Ordering::Relaxed);
     let _ = reader.join();
@@ -152,6 +157,7 @@ pub fn run(
 #[allow(clippy::too_many_arguments)]
 fn schedule(
     cfg: &ClientConfig,
+    family: Family,
     sock: &RawIcmp,
     id: u32,
     netns: u32,
@@ -184,7 +190,7 @@ fn schedule(
         }
         if more && now >= next_send {
             seq = seq.wrapping_add(1);
-            let msg = packet::echo(id, seq, cfg.payload);
+            let msg = packet::echo(id, seq, cfg.payload, family);
             let f = Inflight {
                 sample: Sample::default(),
                 wall: SystemTime::now(),

@@ -20,7 +20,7 @@ mod stages;
 mod stats;
 mod svg;
 
-use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct PingArgs {
-    /// Probe HOST (IPv4 address or name).
+    /// Probe HOST (IPv4 or IPv6 address, or name).
     #[arg(short = 'c', long = "client", value_name = "HOST")]
     pub client: Option<String>,
     /// Answer probes with this host's timestamps.
@@ -99,26 +99,23 @@ pub struct PingArgs {
     pub svg: Option<PathBuf>,
 }
 
-/// HOST as an IPv4 address: a literal, else a name that resolves to one.
-fn resolve(host: &str) -> anyhow::Result<Ipv4Addr> {
+/// HOST as an address: a literal, else a name's first IPv4 address (its
+/// first IPv6 one if it has none).
+fn resolve(host: &str) -> anyhow::Result<IpAddr> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return match ip {
-            IpAddr::V4(v4) => Ok(v4),
-            IpAddr::V6(_) => Err(usage(format!(
-                "-c {host}: IPv6 is not supported yet (IPv4 only)"
-            ))),
-        };
+        return Ok(ip);
     }
-    let addrs = (host, 0)
+    let addrs: Vec<IpAddr> = (host, 0)
         .to_socket_addrs()
-        .map_err(|e| usage(format!("-c {host}: unknown host ({e})")))?;
+        .map_err(|e| usage(format!("-c {host}: unknown host ({e})")))?
+        .map(|a| a.ip())
+        .collect();
     addrs
-        .filter_map(|a| match a.ip() {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        })
-        .next()
-        .ok_or_else(|| usage(format!("-c {host}: no IPv4 address")))
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| usage(format!("-c {host}: no address")))
 }
 
 pub fn run(args: &PingArgs) -> anyhow::Result<()> {

@@ -12,6 +12,8 @@
 //! 24 n entries of 16 bytes: point u8, kind u8, 0 u16, ifindex u32, ts_ns u64
 //!    then padding up to the probe size
 //! ```
+//! Over IPv6 the same follows an ICMPv6 header (types 128/129; the kernel
+//! computes and checks ICMPv6 checksums of raw sockets itself).
 //! The far host's kernel echoes it unchanged (type 0). A netsight server
 //! also sends a second reply, flag DONTADD, whose entries are its own
 //! monotonic timestamps of that probe (only differences are used).
@@ -21,8 +23,28 @@ pub use netsight_bpf::probes::ping::wire::{
 };
 use netsight_bpf::probes::ping::{Kind, Point};
 
-pub const ICMP_ECHO: u8 = 8;
-pub const ICMP_ECHOREPLY: u8 = 0;
+/// The IP version a probe travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn echo_type(self) -> u8 {
+        match self {
+            Family::V4 => 8,
+            Family::V6 => 128,
+        }
+    }
+
+    pub fn reply_type(self) -> u8 {
+        match self {
+            Family::V4 => 0,
+            Family::V6 => 129,
+        }
+    }
+}
 pub const ICMP_HDR: usize = 8;
 pub const NS_HDR: usize = 16;
 pub const ENTRY: usize = 16;
@@ -41,7 +63,8 @@ pub struct Entry {
 /// A probe packet as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub icmp_type: u8,
+    /// An echo reply (else an echo request).
+    pub reply: bool,
     pub id: u32,
     pub seq: u32,
     /// The server's reply (flag DONTADD) rather than the kernel's.
@@ -71,37 +94,45 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
-fn finish(msg: &mut [u8]) {
+fn finish(msg: &mut [u8], family: Family) {
     put16(msg, 2, 0);
-    let c = checksum(msg);
-    put16(msg, 2, c);
+    // ICMPv6's checksum covers a pseudo-header: the kernel fills it in.
+    if family == Family::V4 {
+        let c = checksum(msg);
+        put16(msg, 2, c);
+    }
 }
 
 /// An echo request with `payload` bytes after the ICMP header (at least
 /// [`MIN_PAYLOAD`]).
-pub fn echo(id: u32, seq: u32, payload: usize) -> Vec<u8> {
+pub fn echo(id: u32, seq: u32, payload: usize, family: Family) -> Vec<u8> {
     let mut msg = vec![0u8; ICMP_HDR + payload.max(MIN_PAYLOAD)];
-    msg[0] = ICMP_ECHO;
+    msg[0] = family.echo_type();
     msg[1] = CODE_MAGIC;
     put16(&mut msg, 4, id as u16);
     put16(&mut msg, 6, seq as u16);
     put16(&mut msg, 12, HDR_MAGIC);
     put32(&mut msg, 16, id);
     put32(&mut msg, 20, seq);
-    finish(&mut msg);
+    finish(&mut msg, family);
     msg
 }
 
 /// The server's reply: the echo turned into a reply, flagged DONTADD,
 /// carrying `entries` (at most what fits and [`MAX_ENTRIES`]).
-pub fn compact_reply(echo_msg: &[u8], userid: u16, entries: &[Entry]) -> Option<Vec<u8>> {
+pub fn compact_reply(
+    echo_msg: &[u8],
+    userid: u16,
+    entries: &[Entry],
+    family: Family,
+) -> Option<Vec<u8>> {
     if echo_msg.len() < ICMP_HDR + NS_HDR {
         return None;
     }
     let mut msg = echo_msg.to_vec();
     let room = (msg.len() - ICMP_HDR - NS_HDR) / ENTRY;
     let n = entries.len().min(room).min(MAX_ENTRIES);
-    msg[0] = ICMP_ECHOREPLY;
+    msg[0] = family.reply_type();
     msg[9] = n as u8;
     let flags = u16::from_be_bytes([msg[10], msg[11]]) | F_DONTADD;
     put16(&mut msg, 10, flags);
@@ -114,7 +145,7 @@ pub fn compact_reply(echo_msg: &[u8], userid: u16, entries: &[Entry]) -> Option<
         put32(&mut msg, at + 4, e.ifindex);
         msg[at + 8..at + 16].copy_from_slice(&e.ts_ns.to_be_bytes());
     }
-    finish(&mut msg);
+    finish(&mut msg, family);
     Some(msg)
 }
 
@@ -136,11 +167,15 @@ fn be64(b: &[u8], at: usize) -> Option<u64> {
 
 /// A netsight probe from an ICMP message, or `None` for anything else
 /// (another ICMP packet, a bad checksum, a lying length or entry count).
-pub fn parse_icmp(msg: &[u8]) -> Option<Probe> {
-    if msg.len() < ICMP_HDR + NS_HDR || checksum(msg) != 0 {
+pub fn parse_icmp(msg: &[u8], family: Family) -> Option<Probe> {
+    if msg.len() < ICMP_HDR + NS_HDR || (family == Family::V4 && checksum(msg) != 0) {
         return None;
     }
-    let icmp_type = msg[0];
+    let reply = match msg[0] {
+        t if t == family.reply_type() => true,
+        t if t == family.echo_type() => false,
+        _ => return None,
+    };
     if msg[1] != CODE_MAGIC || be16(msg, 12)? != HDR_MAGIC || msg[8] != 0 {
         return None;
     }
@@ -170,7 +205,7 @@ pub fn parse_icmp(msg: &[u8]) -> Option<Probe> {
         });
     }
     Some(Probe {
-        icmp_type,
+        reply,
         id,
         seq,
         compact,
@@ -192,7 +227,28 @@ pub fn parse_ipv4(packet: &[u8]) -> Option<(std::net::Ipv4Addr, Probe)> {
         return None;
     }
     let src: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-    Some((src.into(), parse_icmp(packet.get(ihl..total)?)?))
+    Some((src.into(), parse_icmp(packet.get(ihl..total)?, Family::V4)?))
+}
+
+/// A probe from what a raw socket of `family` read: an IPv4 datagram with
+/// its header, or a bare ICMPv6 message.
+pub fn parse_datagram(bytes: &[u8], family: Family) -> Option<Probe> {
+    match family {
+        Family::V4 => parse_ipv4(bytes).map(|(_, p)| p),
+        Family::V6 => parse_icmp(bytes, Family::V6),
+    }
+}
+
+/// The ICMP message inside what a raw socket of `family` read.
+pub fn icmp_message(bytes: &[u8], family: Family) -> Option<&[u8]> {
+    match family {
+        Family::V4 => {
+            let ihl = usize::from(bytes.first()? & 0x0f) * 4;
+            let total = usize::from(be16(bytes, 2)?);
+            bytes.get(ihl..total)
+        }
+        Family::V6 => Some(bytes),
+    }
 }
 
 #[cfg(test)]
@@ -228,26 +284,30 @@ mod tests {
 
     #[test]
     fn an_echo_round_trips_and_the_kernel_reply_parses() {
-        let mut m = echo(0xdead_beef, 70_000, 144);
+        let mut m = echo(0xdead_beef, 70_000, 144, Family::V4);
         assert_eq!(m.len(), 8 + 144);
-        let p = parse_icmp(&m).unwrap();
+        let p = parse_icmp(&m, Family::V4).unwrap();
         assert_eq!(
-            (p.icmp_type, p.id, p.seq, p.compact),
-            (8, 0xdead_beef, 70_000, false)
+            (p.reply, p.id, p.seq, p.compact),
+            (false, 0xdead_beef, 70_000, false)
         );
         // What the far kernel sends back: type 0, checksum adjusted.
         m[0] = 0;
-        finish(&mut m);
+        finish(&mut m, Family::V4);
         let (src, p) = parse_ipv4(&ip(&m)).unwrap();
         assert_eq!(src.to_string(), "10.77.0.2");
-        assert_eq!(p.icmp_type, 0);
+        assert!(p.reply);
+        let v6 = echo(1, 2, 144, Family::V6);
+        assert_eq!(v6[0], 128);
+        assert!(parse_icmp(&v6, Family::V6).is_some_and(|p| !p.reply));
+        assert!(parse_icmp(&v6, Family::V4).is_none(), "a v6 type on v4");
     }
 
     #[test]
     fn a_compact_reply_carries_its_entries() {
-        let m = echo(7, 9, 200);
-        let c = compact_reply(&m, 42, &sample_entries()).unwrap();
-        let p = parse_icmp(&c).unwrap();
+        let m = echo(7, 9, 200, Family::V4);
+        let c = compact_reply(&m, 42, &sample_entries(), Family::V4).unwrap();
+        let p = parse_icmp(&c, Family::V4).unwrap();
         assert!(p.compact);
         assert_eq!(p.userid, 42);
         assert_eq!(p.entries, sample_entries());
@@ -255,19 +315,19 @@ mod tests {
 
     #[test]
     fn lies_are_refused() {
-        let m = echo(7, 9, 144);
-        let mut bad = compact_reply(&m, 0, &sample_entries()).unwrap();
+        let m = echo(7, 9, 144, Family::V4);
+        let mut bad = compact_reply(&m, 0, &sample_entries(), Family::V4).unwrap();
         bad[9] = 200; // more entries than bytes
-        finish(&mut bad);
-        assert!(parse_icmp(&bad).is_none());
+        finish(&mut bad, Family::V4);
+        assert!(parse_icmp(&bad, Family::V4).is_none());
         let mut short = ip(&m);
         short[2..4].copy_from_slice(&4000u16.to_be_bytes()); // longer than read
         assert!(parse_ipv4(&short).is_none());
         let mut csum = m.clone();
         csum[30] ^= 1;
-        assert!(parse_icmp(&csum).is_none(), "bad checksum");
+        assert!(parse_icmp(&csum, Family::V4).is_none(), "bad checksum");
         assert!(parse_ipv4(&[]).is_none());
-        assert!(parse_icmp(&m[..20]).is_none());
+        assert!(parse_icmp(&m[..20], Family::V4).is_none());
     }
 
     /// Deterministic mutation fuzzing: flip, set, truncate and extend real
@@ -276,8 +336,14 @@ mod tests {
     #[test]
     fn mutated_replies_never_panic() {
         let seeds = [
-            ip(&echo(1, 2, 144)),
-            ip(&compact_reply(&echo(3, 4, 300), 5, &sample_entries()).unwrap()),
+            ip(&echo(1, 2, 144, Family::V4)),
+            ip(&compact_reply(
+                &echo(3, 4, 300, Family::V4),
+                5,
+                &sample_entries(),
+                Family::V4,
+            )
+            .unwrap()),
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
@@ -305,10 +371,14 @@ mod tests {
             if next() % 2 == 0 && p.len() > 24 {
                 let ihl = usize::from(p[0] & 0x0f) * 4;
                 if ihl >= 20 && ihl + 4 <= p.len() {
-                    finish(&mut p[ihl..]);
+                    finish(&mut p[ihl..], Family::V4);
                 }
             }
             if let Some((_, probe)) = parse_ipv4(&p) {
+                assert!(probe.entries.len() <= MAX_ENTRIES);
+            }
+            // The same bytes as an ICMPv6 message (no IP header, no checksum check).
+            if let Some(probe) = parse_icmp(p.get(20..).unwrap_or(&[]), Family::V6) {
                 assert!(probe.entries.len() <= MAX_ENTRIES);
             }
         }

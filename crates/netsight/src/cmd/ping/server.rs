@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use netsight_bpf::probes::ping::{Kind, Options, PingProbe, Point};
 
-use super::packet::{self, Entry};
+use std::net::IpAddr;
+
+use super::packet::{self, Entry, Family};
 use super::socket::{own_netns, RawIcmp};
 use super::stages::HostView;
 use crate::signals;
@@ -36,8 +38,10 @@ struct Seen {
 }
 
 pub fn run(userid: u16, count: Option<u64>) -> anyhow::Result<()> {
-    let sock = RawIcmp::open(packet::ICMP_ECHO)
+    let v4 = RawIcmp::open(Family::V4, Family::V4.echo_type())
         .context("opening a raw ICMP socket (needs root or CAP_NET_RAW)")?;
+    // A host without IPv6 is served over IPv4 alone.
+    let v6 = RawIcmp::open(Family::V6, Family::V6.echo_type()).ok();
     let netns = own_netns();
     // Probes may come at any time: ungated. The softirq raise serves only
     // the client's rx_softirq.
@@ -58,51 +62,86 @@ pub fn run(userid: u16, count: Option<u64>) -> anyhow::Result<()> {
     let mut seen: HashMap<(u32, u32), Seen> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let mut answered = 0u64;
+    let sockets: Vec<(&RawIcmp, Family)> = std::iter::once((&v4, Family::V4))
+        .chain(v6.as_ref().map(|s| (s, Family::V6)))
+        .collect();
     while !signals::stop_requested() && count.is_none_or(|c| answered < c) {
-        let n = sock.recv(&mut buf, Duration::from_millis(50))?;
-        absorb(&mut probe, &mut seen, netns)?;
-        let Some(n) = n else { continue };
-        let Some((src, p)) = packet::parse_ipv4(&buf[..n]) else {
-            continue;
-        };
-        if p.icmp_type != packet::ICMP_ECHO || p.compact {
-            continue;
-        }
-        let key = (p.id, p.seq);
-        let deadline = Instant::now() + REPLY_WAIT;
-        while Instant::now() < deadline
-            && seen
-                .get(&key)
-                .is_none_or(|s| s.view.reply.get(Point::Xmit).is_none())
-        {
-            std::thread::sleep(Duration::from_micros(500));
+        for (sock, family) in &sockets {
+            let got = sock.recv(&mut buf, Duration::from_millis(25))?;
             absorb(&mut probe, &mut seen, netns)?;
-        }
-        let entries: Vec<Entry> = seen.remove(&key).map_or(Vec::new(), |s| {
-            REPORTED
-                .iter()
-                .filter_map(|(kind, point)| {
-                    let view = match kind {
-                        Kind::Echo => &s.view.echo,
-                        Kind::Reply => &s.view.reply,
-                    };
-                    Some(Entry {
-                        point: *point,
-                        kind: *kind,
-                        ifindex: s.ifindex,
-                        ts_ns: view.get(*point)?,
-                    })
-                })
-                .collect()
-        });
-        let ihl = usize::from(buf[0] & 0x0f) * 4;
-        if let Some(reply) = packet::compact_reply(&buf[ihl..n], userid, &entries) {
-            // A send error (no route back) costs this answer only.
-            let _ = sock.send_to(&reply, src);
-            answered += 1;
+            if let Some((n, src)) = got {
+                if answer(
+                    sock,
+                    *family,
+                    &buf[..n],
+                    src,
+                    userid,
+                    &mut probe,
+                    &mut seen,
+                    netns,
+                )? {
+                    answered += 1;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Sends the second reply to one probe; false if `bytes` was not a probe.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    sock: &RawIcmp,
+    family: Family,
+    bytes: &[u8],
+    src: IpAddr,
+    userid: u16,
+    probe: &mut PingProbe,
+    seen: &mut HashMap<(u32, u32), Seen>,
+    netns: u32,
+) -> anyhow::Result<bool> {
+    let Some(p) = packet::parse_datagram(bytes, family) else {
+        return Ok(false);
+    };
+    if p.reply || p.compact {
+        return Ok(false);
+    }
+    let key = (p.id, p.seq);
+    let deadline = Instant::now() + REPLY_WAIT;
+    while Instant::now() < deadline
+        && seen
+            .get(&key)
+            .is_none_or(|s| s.view.reply.get(Point::Xmit).is_none())
+    {
+        std::thread::sleep(Duration::from_micros(500));
+        absorb(probe, seen, netns)?;
+    }
+    let entries: Vec<Entry> = seen.remove(&key).map_or(Vec::new(), |s| {
+        REPORTED
+            .iter()
+            .filter_map(|(kind, point)| {
+                let view = match kind {
+                    Kind::Echo => &s.view.echo,
+                    Kind::Reply => &s.view.reply,
+                };
+                Some(Entry {
+                    point: *point,
+                    kind: *kind,
+                    ifindex: s.ifindex,
+                    ts_ns: view.get(*point)?,
+                })
+            })
+            .collect()
+    });
+    let Some(msg) = packet::icmp_message(bytes, family) else {
+        return Ok(false);
+    };
+    let Some(reply) = packet::compact_reply(msg, userid, &entries, family) else {
+        return Ok(false);
+    };
+    // A send error (no route back) costs this answer only.
+    let _ = sock.send_to(&reply, src);
+    Ok(true)
 }
 
 /// Takes this namespace's sightings from the ring into `seen`.

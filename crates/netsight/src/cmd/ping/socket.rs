@@ -2,63 +2,117 @@
 //! ping sockets (SOCK_DGRAM) do not allow. Needs CAP_NET_RAW.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use super::packet::Family;
+
 const SOL_RAW: libc::c_int = 255;
 const ICMP_FILTER: libc::c_int = 1;
+const ICMP6_FILTER: libc::c_int = 1;
 
 pub struct RawIcmp {
     fd: OwnedFd,
+    family: Family,
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 impl RawIcmp {
-    /// A socket that receives only ICMP messages of type `accept`.
-    pub fn open(accept: u8) -> io::Result<RawIcmp> {
+    /// A socket that receives only ICMP (or ICMPv6) messages of type `accept`.
+    pub fn open(family: Family, accept: u8) -> io::Result<RawIcmp> {
+        let (domain, proto) = match family {
+            Family::V4 => (libc::AF_INET, libc::IPPROTO_ICMP),
+            Family::V6 => (libc::AF_INET6, libc::IPPROTO_ICMPV6),
+        };
         // SAFETY: plain socket(2) call; the result is checked.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = unsafe { libc::socket(domain, libc::SOCK_RAW, proto) };
+        check(fd)?;
         // SAFETY: fd is a socket we own from here on.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // A set bit filters that type out; the kernel drops the rest early.
-        let mask: u32 = !(1u32 << accept);
-        // SAFETY: the option value points to a live u32 of the given size.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                SOL_RAW,
-                ICMP_FILTER,
-                (&mask as *const u32).cast(),
-                std::mem::size_of::<u32>() as libc::socklen_t,
-            )
+        let r = match family {
+            Family::V4 => {
+                let mask: u32 = !(1u32 << accept);
+                // SAFETY: the option value points to a live u32 of the given size.
+                unsafe {
+                    libc::setsockopt(
+                        fd.as_raw_fd(),
+                        SOL_RAW,
+                        ICMP_FILTER,
+                        (&mask as *const u32).cast(),
+                        std::mem::size_of::<u32>() as libc::socklen_t,
+                    )
+                }
+            }
+            Family::V6 => {
+                let mut filter = [u32::MAX; 8];
+                filter[usize::from(accept >> 5)] &= !(1u32 << (accept & 31));
+                // SAFETY: the option value points to a live struct icmp6_filter (8 x u32).
+                unsafe {
+                    libc::setsockopt(
+                        fd.as_raw_fd(),
+                        libc::IPPROTO_ICMPV6,
+                        ICMP6_FILTER,
+                        filter.as_ptr().cast(),
+                        std::mem::size_of_val(&filter) as libc::socklen_t,
+                    )
+                }
+            }
         };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(RawIcmp { fd })
+        check(r)?;
+        Ok(RawIcmp { fd, family })
     }
 
-    pub fn send_to(&self, msg: &[u8], to: Ipv4Addr) -> io::Result<()> {
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(to.octets()),
-            },
-            sin_zero: [0; 8],
+    pub fn send_to(&self, msg: &[u8], to: IpAddr) -> io::Result<()> {
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let len = match (to, self.family) {
+            (IpAddr::V4(v4), Family::V4) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(v4.octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            (IpAddr::V6(v6), Family::V6) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: 0,
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: v6.octets(),
+                    },
+                    sin6_scope_id: 0,
+                };
+                // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+            _ => return Err(io::Error::from(io::ErrorKind::InvalidInput)),
         };
-        // SAFETY: msg and addr are valid for the lengths given.
+        // SAFETY: msg and ss are valid for the lengths given.
         let r = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
                 msg.as_ptr().cast(),
                 msg.len(),
                 0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len as libc::socklen_t,
             )
         };
         if r < 0 {
@@ -67,8 +121,9 @@ impl RawIcmp {
         Ok(())
     }
 
-    /// One datagram (IPv4 header included) within `timeout`, else `None`.
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+    /// One datagram within `timeout` and its source, else `None`. IPv4
+    /// datagrams include their IP header; ICMPv6 messages come bare.
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<(usize, IpAddr)>> {
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -77,24 +132,26 @@ impl RawIcmp {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
+        if r <= 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
+            return if r == 0 || e.kind() == io::ErrorKind::Interrupted {
                 Ok(None)
             } else {
                 Err(e)
             };
         }
-        if r == 0 {
-            return Ok(None);
-        }
-        // SAFETY: buf is valid for writes of its length.
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: buf and ss are valid for writes of the lengths given.
         let n = unsafe {
-            libc::recv(
+            libc::recvfrom(
                 self.fd.as_raw_fd(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT,
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
             )
         };
         if n < 0 {
@@ -104,7 +161,21 @@ impl RawIcmp {
                 _ => Err(e),
             };
         }
-        Ok(Some(n as usize))
+        let src = match i32::from(ss.ss_family) {
+            libc::AF_INET6 => {
+                // SAFETY: the kernel wrote a sockaddr_in6 (family AF_INET6).
+                let sin6: libc::sockaddr_in6 =
+                    unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+                IpAddr::from(sin6.sin6_addr.s6_addr)
+            }
+            _ => {
+                // SAFETY: the kernel wrote a sockaddr_in (an AF_INET socket).
+                let sin: libc::sockaddr_in =
+                    unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
+                IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes())
+            }
+        };
+        Ok(Some((n as usize, src)))
     }
 }
 
