@@ -74,7 +74,7 @@ fn with_a_server_every_stage_is_seen_and_the_icmp_handler_is_a_proxy() {
     require_root!();
     let _one = serial();
     let net = NetPair::ipv4_only("sv");
-    let _server = PingServer::start(&net);
+    let _server = PingServer::start_with(&net, &["--userid", "7"]);
     let (probes, stat) = client(&net, &["-C", "8", "-i", "50000"]);
     assert_eq!(stat["replied"], 8);
     assert_eq!(stat["mode"], "auto");
@@ -84,6 +84,7 @@ fn with_a_server_every_stage_is_seen_and_the_icmp_handler_is_a_proxy() {
             assert!(stage(p, name).is_some(), "{name} unseen: {p}");
         }
         assert_eq!(p["proxy"], serde_json::json!(["remote_rx", "remote_tx"]));
+        assert_eq!(p["remote_userid"], 7, "the server's --userid: {p}");
     }
     let min_out = values(&probes, "outlink")
         .into_iter()

@@ -38,10 +38,15 @@ pub struct PingServer {
 
 impl PingServer {
     pub fn start(net: &NetPair) -> PingServer {
+        Self::start_with(net, &[])
+    }
+
+    pub fn start_with(net: &NetPair, extra: &[&str]) -> PingServer {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &net.b])
             .arg(netsight_bin())
             .args(["ping", "-s"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -43,8 +43,15 @@ const MAX_PATH: usize = 256;
 const AUTO_MISSES: u32 = 3;
 
 enum Rx {
-    Reply { seq: u32, at_ns: u64 },
-    Compact { seq: u32, entries: Vec<Entry> },
+    Reply {
+        seq: u32,
+        at_ns: u64,
+    },
+    Compact {
+        seq: u32,
+        entries: Vec<Entry>,
+        userid: u16,
+    },
 }
 
 struct Inflight {
@@ -54,6 +61,7 @@ struct Inflight {
     replied: Option<Instant>,
     compact: bool,
     path: Vec<Hit>,
+    remote_userid: Option<u16>,
 }
 
 /// Reads replies for `id` from `target` until told to stop.
@@ -85,6 +93,7 @@ fn receiver(
             Rx::Compact {
                 seq: p.seq,
                 entries: p.entries,
+                userid: p.userid,
             }
         } else {
             Rx::Reply { seq: p.seq, at_ns }
@@ -198,6 +207,7 @@ fn schedule(
                 replied: None,
                 compact: false,
                 path: Vec::new(),
+                remote_userid: None,
             };
             inflight.insert(seq, f);
             probe.set_armed(true);
@@ -229,7 +239,11 @@ fn schedule(
                             }
                         }
                     }
-                    Rx::Compact { seq, entries } => {
+                    Rx::Compact {
+                        seq,
+                        entries,
+                        userid,
+                    } => {
                         if cfg.mode == Mode::Pingpong {
                             continue;
                         }
@@ -242,6 +256,7 @@ fn schedule(
                             }
                             f.sample.remote = Some(view);
                             f.compact = true;
+                            f.remote_userid = Some(userid);
                         }
                     }
                 }
@@ -299,6 +314,7 @@ fn schedule(
                 wall: f.wall,
                 values,
                 path: cfg.namespace.then_some(f.path),
+                remote_userid: f.remote_userid,
             };
             if let Some(c) = chart.as_mut() {
                 c.add(&rec);

@@ -152,6 +152,7 @@ mod tests {
             wall: SystemTime::UNIX_EPOCH,
             values,
             path: None,
+            remote_userid: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Record {
     pub values: [Option<f64>; 12],
     /// With `-n`: every sighting of the probe's two packets, in time order.
     pub path: Option<Vec<Hit>>,
+    /// The `--userid` of the server that answered (tells hosts apart).
+    pub remote_userid: Option<u16>,
 }
 
 impl Record {
@@ -54,6 +56,9 @@ pub fn probe_json(r: &Record) -> Value {
         "stages": stages,
         "proxy": r.proxies(),
     });
+    if let Some(u) = r.remote_userid {
+        v["remote_userid"] = json!(u);
+    }
     if let Some(path) = &r.path {
         let first = path.first().map_or(0, |h| h.ts_ns);
         v["path"] = path

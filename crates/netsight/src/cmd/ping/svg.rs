@@ -202,6 +202,7 @@ mod tests {
                 wall: SystemTime::UNIX_EPOCH,
                 values,
                 path: None,
+                remote_userid: None,
             });
         }
         chart.lost(41);
