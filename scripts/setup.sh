@@ -13,6 +13,9 @@ packages=(
     # socket tracer tests and benchmarks: real servers and clients, and a
     # packet capture as the independent truth for tcp_seq
     nginx redis-server redis-tools dnsmasq bind9-dnsutils tcpdump curl wrk python3
+    # ping tests and bench: a tc spin fixture (clang, above), UDP filler and hog (python3),
+    # SCHED_FIFO (util-linux chrt/taskset), TCP load (iperf3), rendering --svg (rsvg-convert)
+    python3 util-linux iperf3 bpftool librsvg2-bin
     # cargo xtask vmtest: boots Debian kernels under qemu with a busybox initramfs
     qemu-system-x86 busybox-static
 )

@@ -40,6 +40,8 @@ pub enum Command {
     Agent(crate::cmd::agent::AgentArgs),
     /// Socket data tracer: L7 requests and responses, or with --raw every captured syscall.
     Sock(crate::cmd::sock::SockArgs),
+    /// Per-stage ICMP latency probe: client (-c HOST) or server (-s).
+    Ping(crate::cmd::ping::PingArgs),
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod empty;
+pub mod ping;
 pub mod sockets;
 pub mod socktrace;
 pub mod xdp;
@@ -9,6 +10,7 @@ pub mod xdp;
 /// Every BPF program netsight can load, by name (what `--refuse` accepts).
 pub fn program_names() -> Vec<&'static str> {
     let mut all = sockets::program_names();
+    all.extend(ping::program_names());
     all.push(xdp::PROGRAM_NAME);
     all.extend(socktrace::PROGRAM_NAMES);
     all

@@ -77,6 +77,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let names: Vec<&'static str> = FEATURES
         .iter()
         .flat_map(|f| f.tracepoints.iter().copied())
+        .chain(super::ping::doctor_rows::TRACEPOINTS)
         .collect();
     let tracepoints: BTreeMap<&'static str, bool> = names
         .iter()
@@ -97,6 +98,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
     let mut features: Vec<Feature> = FEATURES.iter().map(|f| feature(f, &hooks, &load)).collect();
     features.push(host_counters());
     features.extend(super::sock::doctor_features());
+    features.extend(super::ping::doctor_rows::features(&hooks));
     let report = Report {
         kernel: kernel_version(&release),
         kernel_release: release,

@@ -2,6 +2,7 @@
 
 pub mod agent;
 mod doctor;
+pub mod ping;
 mod selftest;
 pub mod sock;
 mod stat;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => top::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Sock(args) => sock::run(args),
+        Command::Ping(args) => ping::run(&args),
     }
 }
 

@@ -10,7 +10,7 @@ mod format;
 mod history;
 mod host;
 mod source;
-mod terminal;
+pub(crate) mod terminal;
 mod view;
 
 #[cfg(test)]
