@@ -68,9 +68,13 @@ fn a_fifo_hog_on_the_readers_cpu_shows_in_rx_queue_only() {
         "hog 250 ms: {} probes held over 50 ms, longest rx_queue {longest:.0} us",
         held.len()
     );
-    assert!(held.len() >= 3, "the hog held no reply: {probes:?}");
+    // How long the hog really holds the reader varies: since 6.12 the fair
+    // server runs starved normal tasks 50 ms in every second even under an
+    // RT hog (seen here: 77 ms to 354 ms). Any hold is three orders of
+    // magnitude above rx_queue's tens of microseconds.
+    assert!(!held.is_empty(), "the hog held no reply: {probes:?}");
     assert!(
-        longest > 150_000.0,
+        longest > 50_000.0,
         "rx_queue {longest} us under a 250 ms hog"
     );
     for p in held {
