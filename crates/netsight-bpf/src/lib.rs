@@ -4,6 +4,7 @@
 pub mod btf;
 pub mod ksyms;
 pub mod loader;
+mod pod;
 pub mod probes;
 
 pub use loader::Error;

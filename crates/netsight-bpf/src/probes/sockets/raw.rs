@@ -16,25 +16,7 @@ const AF_INET: u16 = 2;
 // The histogram layout is shared by C and Rust; fail the build if they drift.
 const _: () = assert!(std::mem::size_of::<[u32; BUCKETS]>() == std::mem::size_of::<[u32; 128]>());
 
-/// Reads a plain-old-data struct from the start of a byte slice.
-fn read_pod<T: Copy + Default>(bytes: &[u8]) -> Option<T> {
-    if bytes.len() < std::mem::size_of::<T>() {
-        return None;
-    }
-    // SAFETY: the slice holds at least size_of::<T>() bytes, T is a
-    // repr(C) plain-old-data type generated from BTF (any bit pattern is
-    // valid), and read_unaligned copes with the slice's alignment.
-    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
-}
-
-fn comm(raw: &[i8; 16]) -> String {
-    let bytes: Vec<u8> = raw
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
+use crate::pod::{comm, read as read_pod};
 
 fn key(k: &proc_key) -> ProcKey {
     ProcKey {

@@ -22,19 +22,7 @@ fn header(bytes: &[u8]) -> Option<sock_data> {
     if bytes.len() < HEADER {
         return None;
     }
-    // SAFETY: the slice holds at least size_of::<sock_data>() bytes,
-    // sock_data is a repr(C) plain-old-data type generated from BTF (any bit
-    // pattern is valid), and read_unaligned copes with the slice's alignment.
-    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<sock_data>()) })
-}
-
-fn comm(raw: &[i8; 16]) -> String {
-    let bytes: Vec<u8> = raw
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    crate::pod::read(bytes)
 }
 
 fn addr(family: u8, raw: &[u8; 16]) -> IpAddr {
@@ -114,7 +102,7 @@ pub fn record(bytes: &[u8]) -> Option<Received> {
         ts_ns: h.ts_ns,
         pid: h.pid,
         tid: h.tid,
-        comm: comm(&h.comm),
+        comm: crate::pod::comm(&h.comm),
         cgroup_id: h.cgroup_id,
         netns: h.netns,
         transport,
