@@ -15,29 +15,18 @@ PORT=${PORT:-18082}
 
 EMPTY=${EMPTY:-target/release/examples/empty_probe}
 [ -x "$EMPTY" ] || { echo "bench: $EMPTY missing; run cargo build --release --workspace --examples" >&2; exit 1; }
-for tool in nginx wrk bpftool python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+source bench/nginx-load.sh
+need nginx wrk bpftool python3
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    stop_nginx
     sysctl -qw kernel.bpf_stats_enabled=0 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-cat > "$tmp/nginx.conf" <<EOF
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "netsight bench\n"; } }
-}
-EOF
-nginx -c "$tmp/nginx.conf" -p "$tmp"
+start_nginx "$PORT"
 "$BIN" stat --json -i 1 > /dev/null 2>&1 &
 pids+=($!)
 "$EMPTY" 3600 > /dev/null &

@@ -13,31 +13,20 @@ ROUNDS=${ROUNDS:-7}
 DUR=${DUR:-5}
 PORT=${PORT:-18081}
 
-for tool in nginx wrk bpftrace python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install nginx wrk bpftrace python3)" >&2; exit 1; }
-done
+source bench/nginx-load.sh
+need nginx wrk bpftrace python3
 [ -x "$BIN" ] || { echo "bench: $BIN missing; run cargo build --release" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 mon_pid=
 cleanup() {
     [ -n "$mon_pid" ] && kill "$mon_pid" 2>/dev/null || true
-    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    stop_nginx
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-cat > "$tmp/nginx.conf" <<EOF
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "netsight bench\n"; } }
-}
-EOF
-nginx -c "$tmp/nginx.conf" -p "$tmp"
+start_nginx "$PORT"
 cat > "$tmp/agent.toml" <<EOF
 interval = "1s"
 [prometheus]
@@ -51,7 +40,6 @@ interval:s:1 { print(@tx); print(@txc); print(@rx); print(@rxc); clear(@tx); cle
 EOF
 sleep 0.5
 
-rps() { wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/Requests\/sec/ {print $2}'; }
 
 # monitor NAME: starts it in the background (mon_pid) and waits until it runs.
 monitor() {

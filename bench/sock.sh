@@ -18,35 +18,22 @@ DUR=${DUR:-6}
 PORT=${PORT:-18093}
 DD_COUNT=${DD_COUNT:-1000000}
 
-for tool in nginx wrk bpftrace python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+source bench/nginx-load.sh
+need nginx wrk bpftrace python3
 [ -x "$BIN" ] || { echo "bench: $BIN missing; run cargo build --release" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 bg_pid=
 cleanup() {
     [ -n "$bg_pid" ] && kill -INT "$bg_pid" 2>/dev/null && wait "$bg_pid" 2>/dev/null || true
-    [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    stop_nginx
     sysctl -qw kernel.bpf_stats_enabled=0 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-cat > "$tmp/nginx.conf" <<EOF
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    server { listen 127.0.0.1:$PORT; location / { return 200 "netsight bench\n"; } }
-}
-EOF
-nginx -c "$tmp/nginx.conf" -p "$tmp"
-sleep 0.5
+start_nginx "$PORT"
 
-rps() { wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/Requests\/sec/ {print $2}'; }
 
 # The syscall-tracepoint design's hooks: enter stashes the buffer per
 # thread for the read/write family, exit finds and deletes it.
