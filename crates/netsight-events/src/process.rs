@@ -101,28 +101,43 @@ pub fn merge_socket_io(
     counters: &mut Vec<(ProcIdentity, ProcCounters)>,
     sockets: &[SocketSnapshot],
 ) -> u64 {
+    let mut orphaned = 0;
+    let owned: Vec<(&ProcIdentity, SocketIo)> = sockets
+        .iter()
+        .filter(|s| !s.io.is_zero())
+        .filter_map(|s| {
+            if s.owner.is_none() {
+                orphaned += s.io.tx_calls + s.io.rx_calls;
+            }
+            Some((s.owner.as_ref()?, s.io))
+        })
+        .collect();
+    merge_owned_io(counters, owned);
+    orphaned
+}
+
+/// Adds TCP I/O counted per owner (the kernel's per-CPU I/O cache, or
+/// sockets' pending I/O) to the owners' counters.
+pub fn merge_owned_io<'a>(
+    counters: &mut Vec<(ProcIdentity, ProcCounters)>,
+    io: impl IntoIterator<Item = (&'a ProcIdentity, SocketIo)>,
+) {
     let mut index: HashMap<ProcKey, usize> = counters
         .iter()
         .enumerate()
         .map(|(i, (id, _))| (id.key, i))
         .collect();
-    let mut orphaned = 0;
-    for s in sockets.iter().filter(|s| !s.io.is_zero()) {
-        let Some(owner) = &s.owner else {
-            orphaned += s.io.tx_calls + s.io.rx_calls;
-            continue;
-        };
+    for (owner, io) in io {
         let i = *index.entry(owner.key).or_insert_with(|| {
             counters.push((owner.clone(), ProcCounters::default()));
             counters.len() - 1
         });
         let c = &mut counters[i].1;
-        c.tcp_tx_bytes += s.io.tx_bytes;
-        c.tcp_rx_bytes += s.io.rx_bytes;
-        c.tcp_tx_calls += s.io.tx_calls;
-        c.tcp_rx_calls += s.io.rx_calls;
+        c.tcp_tx_bytes += io.tx_bytes;
+        c.tcp_rx_bytes += io.rx_bytes;
+        c.tcp_tx_calls += io.tx_calls;
+        c.tcp_rx_calls += io.rx_calls;
     }
-    orphaned
 }
 
 /// TCP gauges of one connection, as `ss -ti` would show them.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBuffer, RingBufferBuilder};
 use netsight_events::event::{EventKind, SockEvent};
-use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketSnapshot};
+use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketIo, SocketSnapshot};
 
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
@@ -282,6 +282,9 @@ impl SocketProbe {
             rodata.retransmit_has_err = retransmit_has_err();
             rodata.kfree_skb_has_rx_sk = kernel.arity("kfree_skb") >= Some(4);
             rodata.event_mask = opts.events.iter().fold(0, |m, k| m | 1 << event_number(*k));
+            // Close events carry each socket's own byte totals: every call
+            // must reach the socket's storage then.
+            rodata.use_io_cache = !opts.events.contains(&EventKind::Close);
             let reasons = crate::btf::enum_values("skb_drop_reason");
             rodata.drop_reason_consumed = drop_reason(&reasons, "SKB_CONSUMED", 1);
             rodata.drop_reason_listen_overflow =
@@ -398,8 +401,10 @@ impl SocketProbe {
     /// Ends the current interval: its counters, the open sockets now, and
     /// the kernel-side loss count.
     pub fn drain(&mut self) -> Result<Drain, Error> {
+        // A counter, not a bit: the I/O cache tells this interval's slots
+        // from those of two intervals ago by it.
         let old = self.epoch;
-        self.epoch ^= 1;
+        self.epoch = old.wrapping_add(1);
         self.set_epoch(self.epoch);
         std::thread::sleep(EPOCH_GRACE);
         let map = if old & 1 == 1 {
@@ -408,6 +413,8 @@ impl SocketProbe {
             &self.skel.maps.stats_a
         };
         let mut counters = drain_map(map)?;
+        let cached = io_cache_of(&self.skel.maps.io_cache, old)?;
+        process::merge_owned_io(&mut counters, cached.iter().map(|(o, io)| (o, *io)));
         let sockets = self.sockets()?;
         self.orphaned_io += process::merge_socket_io(&mut counters, &sockets);
         Ok(Drain {
@@ -473,6 +480,28 @@ fn event_number(k: EventKind) -> u32 {
         EventKind::Drop => 7,
         EventKind::Overflow => 8,
     }
+}
+
+/// The I/O the per-CPU cache counted in interval `gen`: its half of the
+/// slots, every CPU's copy, those written in that interval. Read only: the
+/// kernel side treats slots of an older interval as empty.
+fn io_cache_of(map: &dyn MapCore, gen: u32) -> Result<Vec<(ProcIdentity, SocketIo)>, Error> {
+    // Two halves of IO_CACHE_SLOTS (sockets.h), read from the map itself.
+    let slots = map.max_entries() / 2;
+    let half = (gen & 1) * slots;
+    let mut out = Vec::new();
+    for idx in half..half + slots {
+        let per_cpu = map
+            .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| Error::Map {
+                map: "io_cache",
+                source,
+            })?;
+        for value in per_cpu.into_iter().flatten() {
+            out.extend(raw::io_slot(&value, gen));
+        }
+    }
+    Ok(out)
 }
 
 /// Empties a counters map. The batch call can stop early (e.g. a hash bucket

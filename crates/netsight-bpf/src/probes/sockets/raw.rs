@@ -9,7 +9,7 @@ use netsight_events::rtt::{RttHistogram, BUCKETS};
 
 use netsight_events::event::{Closer, Detail, RetransKind, SockEvent};
 
-use super::skel::types::{owner, proc_key, proc_stats, sock_event, sock_snapshot};
+use super::skel::types::{io_slot, owner, proc_key, proc_stats, sock_event, sock_snapshot};
 
 const AF_INET: u16 = 2;
 
@@ -31,6 +31,22 @@ fn identity(o: &owner) -> ProcIdentity {
         comm: comm(&o.comm),
         cgroup_id: o.cgroup_id,
     }
+}
+
+/// One CPU's copy of an I/O cache slot, if it holds counts of interval `gen`.
+pub fn io_slot(value: &[u8], gen: u32) -> Option<(ProcIdentity, SocketIo)> {
+    let s: io_slot = read_pod(value)?;
+    (s.gen == gen && s.sk != 0 && s.tx_calls + s.rx_calls > 0).then(|| {
+        (
+            identity(&s.owner),
+            SocketIo {
+                tx_bytes: s.tx_bytes,
+                rx_bytes: s.rx_bytes,
+                tx_calls: s.tx_calls,
+                rx_calls: s.rx_calls,
+            },
+        )
+    })
 }
 
 /// One entry of a stats map.

@@ -39,14 +39,14 @@ static __always_inline __u32 rtt_bucket(__u32 us)
 }
 
 /* RTT: the connection's smoothed RTT, sampled when the application sends
- * or receives, at most once every few clock ticks per connection, so a busy
+ * or receives, at most once every 100 ms per connection, so a busy
  * connection's samples are spread over time and cost little. */
-static __always_inline void sample_rtt(struct sock *sk, struct sock_state *st, struct proc_stats *s)
+static __always_inline void sample_rtt(struct sock *sk, __u64 *sampled_jiffies, struct proc_stats *s)
 {
 	struct tcp_sock *tp;
 	__u32 srtt, idx;
 
-	st->rtt_sampled_jiffies = bpf_jiffies64();
+	*sampled_jiffies = bpf_jiffies64();
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;

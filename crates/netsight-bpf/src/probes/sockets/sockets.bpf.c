@@ -17,7 +17,14 @@
 #define MAX_ACCEPTED 16384
 #define MAX_LISTENERS 8192
 
-#define RTT_SAMPLE_TICKS 4
+/* RTT samples of one connection are this far apart (100 ms): enough for
+ * the interval's percentiles, and rare enough to stay off most calls. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u64 rtt_sample_ticks(void)
+{
+	return CONFIG_HZ ? CONFIG_HZ / 10 : 25;
+}
 
 #define ADD(field, v) __sync_fetch_and_add(&(field), (v))
 
@@ -32,6 +39,7 @@ struct sockets_losses losses;
 /* Zeroed template for new map entries (too big for the BPF stack); the
  * other globals make the skeleton generate these types for Rust. */
 struct proc_stats zero_stats;
+struct io_slot io_slot_type;
 struct sock_snapshot snapshot_type;
 struct proc_key proc_key_type;
 
@@ -90,8 +98,19 @@ const volatile bool track_netns = false;
  * lookup per call instead of none). */
 const volatile bool io_direct = false;
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * IO_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct io_slot);
+} io_cache SEC(".maps");
+
+/* Off when close events need every call on the socket itself. */
+const volatile bool use_io_cache = true;
+
 #include "owner.bpf.h"
 #include "rtt.bpf.h"
+#include "io_cache.bpf.h"
 
 static __always_inline bool is_inet(const struct sock *sk)
 {
@@ -104,12 +123,12 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 {
 	struct proc_stats *s = NULL;
 
-	/* A few ticks apart: a busy connection's samples stay spread over the
+	/* 100 ms apart: a busy connection's samples stay spread over the
 	 * interval while the hash lookup stays off most sends and receives. */
-	if (bpf_jiffies64() - st->rtt_sampled_jiffies >= RTT_SAMPLE_TICKS) {
+	if (bpf_jiffies64() - st->rtt_sampled_jiffies >= rtt_sample_ticks()) {
 		s = stats_of(&st->owner);
 		if (s)
-			sample_rtt(sk, st, s);
+			sample_rtt(sk, &st->rtt_sampled_jiffies, s);
 	}
 	if (event_on(EV_CLOSE)) {
 		if (tx)
@@ -152,6 +171,8 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 		return;
 	proto = sk->sk_protocol;
 	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
+		return;
+	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx))
 		return;
 	st = claim(sk);
 	if (!st)

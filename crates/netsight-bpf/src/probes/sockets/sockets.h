@@ -22,7 +22,7 @@ struct sock_state {
 	struct owner owner;
 	__u64 established_ns; /* 0 until the connection is established */
 	__u64 connect_ns;     /* when SYN_SENT was entered (active opens) */
-	__u64 rtt_sampled_jiffies; /* last RTT sample, a few ticks apart */
+	__u64 rtt_sampled_jiffies; /* last RTT sample, 100 ms apart */
 	__u64 state_ns;            /* when the current TCP state was entered */
 	__u64 app_tx_total;        /* what the application sent, for close events */
 	__u64 app_rx_total;
@@ -127,6 +127,25 @@ struct sock_snapshot {
 	__u64 rx_bytes;
 	__u64 tx_calls;
 	__u64 rx_calls;
+};
+
+/* Per-CPU cache of the TCP sockets this CPU moved data on lately: a send
+ * or receive that finds its socket here (same address, same ports, same
+ * process) is counted in the slot, without the socket-storage lookup.
+ * Slots are written in interval `gen`'s half (gen & 1) only; user space
+ * reads the half of the interval that just ended, and a slot of an older
+ * interval counts as empty. */
+#define IO_CACHE_SLOTS 512 /* per half, a power of two: 256 sets of 2 */
+struct io_slot {
+	__u32 gen;      /* the interval (epoch) these counts belong to */
+	__u32 portpair; /* with sk: which connection (addresses are reused) */
+	__u64 sk;
+	struct owner owner;
+	__u64 tx_bytes;
+	__u64 tx_calls;
+	__u64 rx_bytes;
+	__u64 rx_calls;
+	__u64 rtt_sampled_jiffies;
 };
 
 /* Things the kernel side could not record; shown as lost events. */

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The per-CPU I/O cache (struct io_slot in sockets.h): the common send or
+ * receive is counted in this CPU's slot for its socket, with no socket-
+ * storage lookup and no atomic (per-CPU data; tracepoint programs do not
+ * nest on a CPU). Included by sockets.bpf.c after its maps. */
+#ifndef NETSIGHT_IO_CACHE_BPF_H
+#define NETSIGHT_IO_CACHE_BPF_H
+
+/* The set of a connection (two slots: a direct-mapped cache thrashes as
+ * soon as two busy sockets share a slot), from the kernel's hash of its
+ * 4-tuple (the verifier allows no arithmetic on the socket pointer). */
+static __always_inline __u32 io_set_index(const struct sock *sk, __u32 portpair, __u32 gen)
+{
+	__u32 h = (sk->__sk_common.skc_hash ^ portpair) * 0x9E3779B1U;
+
+	return ((h >> 16) & (IO_CACHE_SLOTS - 2)) + (gen & 1) * IO_CACHE_SLOTS;
+}
+
+static __always_inline bool io_slot_is(const struct io_slot *c, const struct sock *sk,
+				       __u32 portpair, __u32 tgid, __u32 gen)
+{
+	return c->gen == gen && c->sk == (__u64)sk && c->portpair == portpair &&
+	       c->owner.key.tgid == tgid;
+}
+
+/* Moves a slot's counts of this interval into its owner's counters. */
+static __always_inline void io_slot_flush(struct io_slot *c)
+{
+	struct proc_stats *s;
+
+	if (!c->sk || (!c->tx_calls && !c->rx_calls))
+		return;
+	s = stats_of(&c->owner);
+	if (!s)
+		return;
+	ADD(s->tcp_tx_bytes, c->tx_bytes);
+	ADD(s->tcp_tx_calls, c->tx_calls);
+	ADD(s->tcp_rx_bytes, c->rx_bytes);
+	ADD(s->tcp_rx_calls, c->rx_calls);
+}
+
+/* Counts one TCP send/receive in the cache; false when the caller must
+ * count it the long way (socket closed, owner not the caller). */
+static __always_inline bool cached_io(struct sock *sk, int ret, bool tx)
+{
+	__u32 gen = epoch;
+	__u32 portpair = sk->__sk_common.skc_portpair;
+	__u32 idx = io_set_index(sk, portpair, gen);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct io_slot *c, *other;
+	struct sock_state *st;
+	struct proc_stats *s;
+
+	/* A closed socket's I/O was folded at close: count it directly. */
+	if (sk->__sk_common.skc_state == NS_TCP_CLOSE)
+		return false;
+	c = bpf_map_lookup_elem(&io_cache, &idx);
+	if (!c)
+		return false;
+	if (!io_slot_is(c, sk, portpair, tgid, gen)) {
+		idx ^= 1;
+		other = bpf_map_lookup_elem(&io_cache, &idx);
+		if (!other)
+			return false;
+		if (io_slot_is(other, sk, portpair, tgid, gen))
+			goto hit;
+		/* A miss: the socket is claimed as always (ownership for the
+		 * other programs); the slot to reuse is an empty one (of an
+		 * older interval), else the less busy one, whose counts go
+		 * to their owner first. */
+		st = claim(sk);
+		if (!st || st->owner.key.tgid != tgid)
+			return false;
+		if (c->gen == gen && (other->gen != gen ||
+				      other->tx_calls + other->rx_calls < c->tx_calls + c->rx_calls))
+			c = other;
+		if (c->gen == gen)
+			io_slot_flush(c);
+		c->gen = gen;
+		c->sk = (__u64)sk;
+		c->portpair = portpair;
+		c->owner = st->owner;
+		c->tx_bytes = c->tx_calls = c->rx_bytes = c->rx_calls = 0;
+		c->rtt_sampled_jiffies = st->rtt_sampled_jiffies;
+	}
+	goto count;
+hit:
+	c = other;
+count:
+	if (tx) {
+		c->tx_bytes += ret;
+		c->tx_calls++;
+	} else {
+		c->rx_bytes += ret;
+		c->rx_calls++;
+	}
+	if (bpf_jiffies64() - c->rtt_sampled_jiffies >= rtt_sample_ticks()) {
+		s = stats_of(&c->owner);
+		if (s)
+			sample_rtt(sk, &c->rtt_sampled_jiffies, s);
+	}
+	return true;
+}
+
+#endif
