@@ -56,3 +56,37 @@ impl KernelFacts for RunningKernel {
         self.arity(name)
     }
 }
+
+/// The kernel's CONFIG_HZ, from /boot/config-RELEASE or /proc/config.gz,
+/// if either is there.
+pub fn config_hz() -> Option<u64> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let text = std::fs::read_to_string(format!("/boot/config-{}", release.trim()))
+        .ok()
+        .or_else(|| {
+            let gz = std::fs::File::open("/proc/config.gz").ok()?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut text).ok()?;
+            Some(text)
+        })?;
+    hz_in(&text)
+}
+
+fn hz_in(config: &str) -> Option<u64> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("CONFIG_HZ="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hz_is_read_from_a_config() {
+        assert_eq!(
+            super::hz_in("# x\nCONFIG_HZ_250=y\nCONFIG_HZ=250\n"),
+            Some(250)
+        );
+        assert_eq!(super::hz_in("CONFIG_HZ_1000=y\n"), None);
+    }
+}

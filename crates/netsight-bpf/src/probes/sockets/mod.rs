@@ -285,6 +285,9 @@ impl SocketProbe {
             // Close events carry each socket's own byte totals: every call
             // must reach the socket's storage then.
             rodata.use_io_cache = !opts.events.contains(&EventKind::Close);
+            if let Some(hz) = facts::config_hz() {
+                rodata.rtt_sample_jiffies = (hz / 10).max(1);
+            }
             let reasons = crate::btf::enum_values("skb_drop_reason");
             rodata.drop_reason_consumed = drop_reason(&reasons, "SKB_CONSUMED", 1);
             rodata.drop_reason_listen_overflow =
