@@ -9,7 +9,7 @@ mod sock_support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{random_in, NetPair};
+use common::{listen_port, NetPair};
 use serde_json::Value;
 use sock_support::{of_type, SockRun};
 
@@ -135,7 +135,7 @@ fn queries() -> [Query; 5] {
 /// Runs every query under `netsight sock` and returns (dig pids, records).
 fn run_queries(tag: &str, queries: &[Query]) -> (Vec<u64>, Vec<Value>) {
     let net = NetPair::ipv4_only(tag);
-    let port = random_in(60000, 64000) as u16;
+    let port = listen_port(28000, 28999);
     let _dnsmasq = start_dnsmasq(&net.b, port);
     let sock = SockRun::start(&["--port", &port.to_string()]);
     let pids: Vec<u64> = queries.iter().map(|q| dig(&net.a, port, q)).collect();

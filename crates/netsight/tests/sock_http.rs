@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{random_in, NetPair};
+use common::{listen_port, random_in, NetPair};
 use serde_json::Value;
 use sock_support::{of_type, python, SockRun};
 
@@ -139,7 +139,7 @@ fn assert_matches(records: &[&Value], paths: &[String], codes: &[u64]) {
 fn http_records_match_curl_and_nginx() {
     require_root!();
     let net = NetPair::ipv4_only("skhttp");
-    let port = random_in(30000, 39999) as u16;
+    let port = listen_port(22000, 23999);
     let nginx = Nginx::start(&net, port);
     // The pipelined responses arrive in one read: the capture must hold
     // them all for the client side to parse every one.

@@ -7,7 +7,7 @@
 mod common;
 mod sock_support;
 
-use common::{random_in, NetPair, Server};
+use common::{listen_port, random_in, NetPair, Server};
 use serde_json::Value;
 use sock_support::{of_type, python, unbase64, Capture, SockRun};
 
@@ -67,7 +67,7 @@ fn assert_gapless(records: &[&Value]) {
 fn raw_records_equal_what_the_application_wrote() {
     require_root!();
     let net = NetPair::ipv4_only("skraw");
-    let port = random_in(20000, 29999) as u16;
+    let port = listen_port(20000, 21999);
     // Random sizes; one bigger than the capture (truncated to 16384).
     let mut sizes: Vec<String> = (0..23)
         .map(|i| random_in(1, 12000 + i).to_string())

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{random_in, NetPair};
+use common::{listen_port, random_in, NetPair};
 use serde_json::Value;
 use sock_support::{of_type, SockRun};
 
@@ -82,7 +82,7 @@ fn commands() -> Vec<(String, &'static str, Option<String>, bool)> {
 fn redis_records_match_the_commands() {
     require_root!();
     let net = NetPair::ipv4_only("skredis");
-    let port = random_in(55000, 59999) as u16;
+    let port = listen_port(30000, 31999);
     let _redis = start_redis(&net.b, port);
     let sock = SockRun::start(&["--port", &port.to_string()]);
     let cmds = commands();

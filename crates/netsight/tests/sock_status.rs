@@ -9,7 +9,7 @@ mod sock_support;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{netsight_bin, random_in, NetPair, Server};
+use common::{listen_port, netsight_bin, NetPair, Server};
 use serde_json::Value;
 use sock_support::{of_type, python, SockRun};
 
@@ -46,7 +46,7 @@ print(json.dumps({"done": True}), flush=True)
 fn status_from_another_process_matches_the_run() {
     require_root!();
     let net = NetPair::ipv4_only("skstat");
-    let port = random_in(40000, 44999) as u16;
+    let port = listen_port(24000, 25999);
     let port_s = port.to_string();
     let sock = SockRun::start(&["--port", &port_s]);
     let k = 5;
@@ -121,7 +121,7 @@ print(json.dumps({"writes": n}))
 fn a_tiny_ring_under_a_burst_counts_every_loss() {
     require_root!();
     let net = NetPair::ipv4_only("skloss");
-    let port = random_in(45000, 49999) as u16;
+    let port = listen_port(26000, 27999);
     let port_s = port.to_string();
     let sock = SockRun::start(&["--raw", "--port", &port_s, "--ring-bytes", "4096"]);
     let server = Server::start(python(&net.b, BURST_SERVER, &[&port_s]));
@@ -154,7 +154,16 @@ fn a_tiny_ring_under_a_burst_counts_every_loss() {
         status["kernel_lost"], kernel_lost,
         "status saw the same losses"
     );
-    let printed = of_type(&lines, "data").len() as u64;
+    let data = of_type(&lines, "data");
+    let strangers: Vec<_> = data
+        .iter()
+        .filter(|r| !r["saddr"].as_str().unwrap_or("").starts_with("10.77.0."))
+        .collect();
+    assert!(
+        strangers.is_empty(),
+        "records of another flow: {strangers:?}"
+    );
+    let printed = data.len() as u64;
     assert_eq!(
         printed + kernel_lost + user_lost,
         writes + reads,

@@ -6,7 +6,7 @@
 mod common;
 mod sock_support;
 
-use common::{random_in, NetPair, Server};
+use common::{listen_port, NetPair, Server};
 use serde_json::Value;
 use sock_support::{of_type, python, SockRun};
 
@@ -52,8 +52,8 @@ print(json.dumps({"done": True}))
 fn a_proxy_forwards_with_one_trace_id() {
     require_root!();
     let net = NetPair::ipv4_only("sktid");
-    let front = random_in(50000, 54999) as u16;
-    let back = front + 5000;
+    let front = listen_port(29000, 29499);
+    let back = front + 500;
     let inode = common::netns_inode(&net.b).to_string();
     let sock = SockRun::start(&["--raw", "--netns", &inode]);
     let upstream = Server::start(python(&net.b, UPSTREAM, &[&back.to_string()]));

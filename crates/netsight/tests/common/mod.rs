@@ -327,6 +327,14 @@ pub fn random_in(lo: u64, hi: u64) -> u64 {
     lo + x % (hi - lo + 1)
 }
 
+/// A port for a test server, below the kernel's ephemeral range (32768 and
+/// up by default) so no client elsewhere on the host can be using it as its
+/// own source port and leak records into a test filtering on the port.
+pub fn listen_port(lo: u16, hi: u16) -> u16 {
+    assert!(hi < 32768, "test ports stay below the ephemeral range");
+    random_in(lo.into(), hi.into()) as u16
+}
+
 /// `netsight trace KIND... --json` in the background, collecting events.
 pub struct TraceRun {
     child: Child,
