@@ -41,6 +41,8 @@ pub enum Error {
         map: &'static str,
         source: libbpf_rs::Error,
     },
+    #[error("{what} cannot run: {why}")]
+    Unavailable { what: &'static str, why: String },
 }
 
 fn permission_hint(e: &libbpf_rs::Error) -> String {
@@ -214,6 +216,19 @@ pub fn refused_program(log: &[String]) -> Option<Refused> {
             && (l.contains("BPF program load failed") || l.contains("failed to load"))
     })?;
     let program = line.split('\'').nth(1)?.to_string();
+    // "prog 'trace_send': failed to find kernel BTF type ID of
+    // 'btf_trace_sock_send_length': -ESRCH": the hook is not in this kernel.
+    let prefix = format!("prog '{program}': failed to find kernel BTF type ID of '");
+    if let Some(hook) = log.iter().find_map(|l| {
+        let rest = &l[l.find(&prefix)? + prefix.len()..];
+        rest.split('\'').next()
+    }) {
+        let hook = hook.trim_start_matches("btf_trace_");
+        return Some(Refused {
+            program,
+            reason: format!("not in this kernel (no {hook} hook)"),
+        });
+    }
     let errno = line
         .rsplit(": ")
         .next()
@@ -305,6 +320,18 @@ mod tests {
             source: libbpf_rs::Error::from_raw_os_error(libc::EPERM),
             log: lines.iter().map(|l| l.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_missing_tracepoint_is_named_not_called_a_refusal() {
+        let e = load_error(&[
+            "libbpf: prog 'trace_send': failed to find kernel BTF type ID of 'btf_trace_sock_send_length': -ESRCH",
+            "libbpf: prog 'trace_send': failed to prepare load attributes: -ESRCH",
+            "libbpf: prog 'trace_send': failed to load: -ESRCH",
+        ]);
+        let r = refusal(&e).unwrap();
+        assert_eq!(r.program, "trace_send");
+        assert_eq!(r.reason, "not in this kernel (no sock_send_length hook)");
     }
 
     #[test]

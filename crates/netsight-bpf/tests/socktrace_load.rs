@@ -20,6 +20,7 @@ fn settings(port: u16) -> Settings {
         comm: None,
         port: Some(port),
         netns: None,
+        refuse: Vec::new(),
     }
 }
 

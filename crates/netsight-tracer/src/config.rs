@@ -48,6 +48,7 @@ impl Config {
             comm: self.filters.comm.clone(),
             port: self.filters.port,
             netns: self.filters.netns,
+            refuse: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -77,6 +78,33 @@ bytes_check() {
 	echo "@@vm-rc bytes $rc"
 }
 
+# Socket data: `netsight sock --raw` under known TCP traffic on loopback;
+# the host compares the bytes of the captured syscalls with what was sent.
+sock_check() {
+	netsight sock --raw --json --port 7072 --payload-bytes 16 >/tmp/sock.out 2>/tmp/sock.err &
+	sock=$!
+	if ! wait_lines /tmp/sock.err tracing 1; then
+		kill -9 $sock
+		show sock-err /tmp/sock.err
+		echo "@@vm-rc sock 1"
+		return
+	fi
+	traffic tcp-serve 127.0.0.1:7072 1 >/tmp/sock-serve.out &
+	serve=$!
+	wait_lines /tmp/sock-serve.out ready 1
+	traffic tcp-send 127.0.0.1:7072 1000003 1 >/tmp/sock-send.out
+	wait $serve
+	sleep 1
+	kill -INT $sock
+	wait $sock
+	rc=$?
+	for f in sock-serve sock-send sock; do
+		show $f /tmp/$f.out
+	done
+	show sock-err /tmp/sock.err
+	echo "@@vm-rc sock $rc"
+}
+
 echo "@@vm kernel $(uname -r)"
 run doctor netsight doctor --json
 if ! run selftest netsight selftest --json; then
@@ -84,5 +112,6 @@ if ! run selftest netsight selftest --json; then
 	tail -n 40 /tmp/log.out | sed "s/^/@@vm selftest-log /"
 fi
 bytes_check
+sock_check
 echo "@@vm-done"
 poweroff -f

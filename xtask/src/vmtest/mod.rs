@@ -86,6 +86,7 @@ fn judge(name: &str, boot: &qemu::Boot) -> (bool, String) {
         verdict::doctor(&c),
         verdict::selftest(&c),
         verdict::bytes(&c),
+        verdict::sock(&c),
     ];
     let mut ok = checks.iter().all(|c| c.ok) && c.done;
     let mut text: Vec<String> = checks.into_iter().map(|c| c.text).collect();
@@ -94,7 +95,12 @@ fn judge(name: &str, boot: &qemu::Boot) -> (bool, String) {
         text.push(format!("did not finish (timed out: {})", boot.timed_out));
     }
     if !ok {
-        for l in c.lines("selftest-log").iter().chain(c.lines("stat-err")) {
+        for l in c
+            .lines("selftest-log")
+            .iter()
+            .chain(c.lines("stat-err"))
+            .chain(c.lines("sock-err"))
+        {
             eprintln!("  {release}: {l}");
         }
     }

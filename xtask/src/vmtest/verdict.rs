@@ -207,6 +207,50 @@ pub fn bytes(c: &Console) -> Check {
     }
 }
 
+/// `netsight sock --raw`: the captured syscalls of the sender and the
+/// receiver add up to the bytes the traffic tool moved.
+pub fn sock(c: &Console) -> Check {
+    let records = c.json("sock");
+    let one = |name: &str| c.json(name).into_iter().find(|v| v.get("pid").is_some());
+    let moved = |pid: &Value, direction: &str| -> u64 {
+        records
+            .iter()
+            .filter(|r| r["type"] == "data" && &r["pid"] == pid && r["direction"] == direction)
+            .filter_map(|r| r["syscall_len"].as_u64())
+            .sum()
+    };
+    let mut wrong = Vec::new();
+    let mut seen = Vec::new();
+    for (tool, truth_field, direction) in [
+        ("sock-send", "tx_bytes", "egress"),
+        ("sock-serve", "rx_bytes", "ingress"),
+    ] {
+        let Some(report) = one(tool) else {
+            wrong.push(format!("{tool} reported nothing"));
+            continue;
+        };
+        let truth = report[truth_field].as_u64().unwrap_or(0);
+        let got = moved(&report["pid"], direction);
+        if truth == 0 || got != truth {
+            wrong.push(format!("{direction} {got} != {truth}"));
+        } else {
+            seen.push(format!("{direction} {got}"));
+        }
+    }
+    let summary = records.iter().find(|r| r["type"] == "summary");
+    if summary.is_none_or(|s| s["kernel_lost"] != 0 || s["user_lost"] != 0) {
+        wrong.push(format!("losses or no summary: {summary:?}"));
+    }
+    if c.status("sock") != Some(0) {
+        wrong.push(format!("sock exited with {:?}", c.status("sock")));
+    }
+    if wrong.is_empty() {
+        check(true, format!("sock exact ({})", seen.join(", ")))
+    } else {
+        check(false, format!("sock WRONG ({})", wrong.join("; ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +271,24 @@ mod tests {
 @@vm-rc bytes 0
 @@vm-done
 ";
+
+    #[test]
+    fn sock_passes_on_exact_syscall_bytes_only() {
+        let console = "\
+@@vm sock-send {\"pid\":7,\"tx_bytes\":30,\"conns\":1}
+@@vm sock-serve {\"pid\":6,\"rx_bytes\":30,\"conns\":1,\"resets\":0}
+@@vm sock {\"type\":\"data\",\"pid\":7,\"direction\":\"egress\",\"syscall_len\":20}
+@@vm sock {\"type\":\"data\",\"pid\":7,\"direction\":\"egress\",\"syscall_len\":10}
+@@vm sock {\"type\":\"data\",\"pid\":6,\"direction\":\"ingress\",\"syscall_len\":30}
+@@vm sock {\"type\":\"summary\",\"kernel_lost\":0,\"user_lost\":0}
+@@vm-rc sock 0
+";
+        let ok = sock(&Console::parse(console));
+        assert!(ok.ok, "{}", ok.text);
+        assert_eq!(ok.text, "sock exact (egress 30, ingress 30)");
+        let short = console.replace("\"syscall_len\":10", "\"syscall_len\":9");
+        assert!(!sock(&Console::parse(&short)).ok);
+    }
 
     #[test]
     fn exact_bytes_pass_and_a_missing_byte_fails() {

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use netsight_bpf::probes::doctor;
 use netsight_bpf::probes::sockets::{IoHooks, Missing, Options, SocketProbe};
+use netsight_bpf::probes::socktrace::SockTraceProbe;
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
@@ -36,9 +37,9 @@ struct Degraded {
 }
 
 /// What a successful load left out.
-#[derive(Default)]
 struct Loaded {
-    io: Option<IoHooks>,
+    /// Where send/recv bytes were seen: "tracepoints", "fexit", "syscalls".
+    io: &'static str,
     missing: Vec<Missing>,
 }
 
@@ -51,11 +52,7 @@ fn timed(probe: &'static str, f: impl FnOnce() -> Result<Loaded, String>) -> Pro
         probe,
         ok: r.is_ok(),
         ms,
-        io: match loaded.and_then(|l| l.io) {
-            Some(IoHooks::Fexit) => "fexit",
-            Some(_) => "tracepoints",
-            None => "none",
-        },
+        io: loaded.map_or("none", |l| l.io),
         degraded: loaded
             .map(|l| {
                 l.missing
@@ -81,8 +78,39 @@ fn exercise(opts: &Options) -> Result<Loaded, String> {
     p.poll_events(std::time::Duration::ZERO)
         .map_err(|e| e.to_string())?;
     Ok(Loaded {
-        io: p.io_hooks(),
+        io: match p.io_hooks() {
+            Some(IoHooks::Fexit) => "fexit",
+            Some(_) => "tracepoints",
+            None => "none",
+        },
         missing: p.missing().to_vec(),
+    })
+}
+
+/// Loads and attaches the socket tracer (capturing nothing) and drains its
+/// ring once.
+fn load_tracer(refuse: &[&str]) -> Result<Loaded, String> {
+    let p = SockTraceProbe::load(&super::sock::features::idle_settings(refuse))
+        .map_err(|e| e.to_string())?;
+    let ring = p.ring(|_| {}).map_err(|e| e.to_string())?;
+    ring.consume().map_err(|e| e.to_string())?;
+    let fallback = p.hooks().iter().any(|h| h.name == "trace_sys_exit" && h.on);
+    let missing = p
+        .hooks()
+        .iter()
+        // The fallback is not missing when the tracepoints run.
+        .filter(|h| !h.on && (fallback || h.name != "trace_sys_exit"))
+        .map(|h| Missing {
+            program: h.name,
+            reason: h.reason.clone(),
+            replaced_by: (h.name != "trace_close" && fallback)
+                .then(|| "raw_syscalls:sys_exit".to_string()),
+            refused: h.reason.starts_with("refused"),
+        })
+        .collect();
+    Ok(Loaded {
+        io: if fallback { "syscalls" } else { "tracepoints" },
+        missing,
     })
 }
 
@@ -119,6 +147,13 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         };
         results.push(timed(name, || exercise(&opts)));
     }
+    // The socket tracer, and its syscall-exit fallback where the socket
+    // tracepoints ran.
+    results.push(timed("socktrace", || load_tracer(&[])));
+    if results.last().is_some_and(|r| r.io == "tracepoints") {
+        let refuse = ["trace_send", "trace_recv"];
+        results.push(timed("socktrace/syscall-exit", || load_tracer(&refuse)));
+    }
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();
@@ -138,7 +173,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
             };
             writeln!(
                 out,
-                "{:<20} {status:<6} {:>7.1} ms  io: {}{error}",
+                "{:<22} {status:<6} {:>7.1} ms  io: {}{error}",
                 r.probe, r.ms, r.io
             )?;
             for d in &r.degraded {

@@ -12,9 +12,19 @@
 //! Only socket I/O runs BPF; syscall tracepoints (`sys_enter`/`sys_exit`)
 //! would put every syscall of the host on the slow path (BENCHMARKS.md: a
 //! `dd bs=1` ran at a fifth of its speed under bare syscall hooks, unchanged
-//! under this tracer). The syscall-tracepoint design is therefore not built
-//! as a fallback: on kernels before 6.3 the tracer does not start, and
-//! `doctor` says why.
+//! under this tracer).
+//!
+//! # The fallback: syscall exit (before 6.3, or when the socket
+//! tracepoints are refused)
+//! One tp_btf program on `raw_syscalls:sys_exit` takes the syscall number,
+//! arguments and result from the saved registers and finds the socket from
+//! the file descriptor (task -> fdtable -> file -> socket). Every syscall of
+//! the host pays for the tracepoint then, which the hooks say. What differs:
+//! socket ids are numbers of the tracer's own (top bit set) mapped from the
+//! socket's address, since the cookie helper needs a trusted pointer; a UDP
+//! socket's address reused before its entry ages out keeps the old id;
+//! sendmmsg/recvmmsg are walked from the lengths the kernel wrote back;
+//! io_uring I/O is not seen at all.
 //!
 //! # Bounds and what is not covered
 //! - Payload: `--payload-bytes` (1..=[`PAYLOAD_MAX`]) per syscall, copied
@@ -87,6 +97,9 @@ pub struct Settings {
     pub comm: Option<String>,
     pub port: Option<u16>,
     pub netns: Option<u32>,
+    /// Programs to treat as refused on top of `--refuse` (selftest loads
+    /// the syscall fallback this way).
+    pub refuse: Vec<String>,
 }
 
 /// One program of the tracer and whether it runs.
@@ -138,10 +151,14 @@ pub struct ProgramCost {
     pub run_time_ns: u64,
 }
 
+const SEND_PROGRAM: &str = "trace_send";
+const RECV_PROGRAM: &str = "trace_recv";
+const SYSCALL_PROGRAM: &str = "trace_sys_exit";
 const CLOSE_PROGRAM: &str = "trace_close";
-/// Every program of the object (for `--refuse`; only the close hook can be
-/// done without).
-pub const PROGRAM_NAMES: [&str; 3] = ["trace_send", "trace_recv", CLOSE_PROGRAM];
+/// Every program of the object (for `--refuse`). The socket tracepoint
+/// pair, or else the syscall-exit fallback, is needed; the close hook is
+/// optional.
+pub const PROGRAM_NAMES: [&str; 4] = [SEND_PROGRAM, RECV_PROGRAM, SYSCALL_PROGRAM, CLOSE_PROGRAM];
 
 /// The loaded and attached tracer programs.
 pub struct SockTraceProbe {
@@ -150,7 +167,11 @@ pub struct SockTraceProbe {
     hooks: Vec<Hook>,
 }
 
-fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Result<(), Error> {
+fn configure(
+    open: &mut skel::OpenSocktraceSkel<'static>,
+    s: &Settings,
+    by_syscall: bool,
+) -> Result<(), Error> {
     let map_err = |map: &'static str| move |source| Error::Map { map, source };
     let cpus = libbpf_rs::num_possible_cpus().unwrap_or(64) as u32;
     open.maps
@@ -172,6 +193,7 @@ fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Resul
     let Some(ro) = open.maps.rodata_data.as_deref_mut() else {
         return Ok(());
     };
+    ro.ids_by_address = by_syscall;
     ro.payload_bytes = s.payload_bytes.min(PAYLOAD_MAX);
     // A quarter of the ring waiting wakes the reader; below that it drains
     // the ring on its timer ([`DRAIN_EVERY`]).
@@ -192,7 +214,11 @@ fn configure(open: &mut skel::OpenSocktraceSkel<'static>, s: &Settings) -> Resul
     Ok(())
 }
 
-fn open_and_load(s: &Settings, off: &[Refused]) -> Result<SocktraceSkel<'static>, Error> {
+fn open_and_load(
+    s: &Settings,
+    off: &[Refused],
+    by_syscall: bool,
+) -> Result<SocktraceSkel<'static>, Error> {
     // The skeleton borrows its object for its whole life; a tracer loads
     // once per start, so leaking this small allocation is simplest.
     let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
@@ -202,7 +228,7 @@ fn open_and_load(s: &Settings, off: &[Refused]) -> Result<SocktraceSkel<'static>
         object: "socktrace",
         source,
     })?;
-    configure(&mut open, s)?;
+    configure(&mut open, s, by_syscall)?;
     for mut prog in open.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(!off.iter().any(|r| r.program == name));
@@ -215,51 +241,113 @@ fn open_and_load(s: &Settings, off: &[Refused]) -> Result<SocktraceSkel<'static>
     })
 }
 
-fn hooks(refused: &[Refused]) -> Vec<Hook> {
-    let why_capture = "tp_btf: only socket I/O pays; the user buffer is found through \
-                       bpf_task_pt_regs (no syscall tracepoints)";
-    let close = refused.iter().find(|r| r.program == CLOSE_PROGRAM);
-    vec![
-        Hook {
-            name: "trace_send",
-            tracepoint: "sock:sock_send_length",
-            on: true,
-            reason: why_capture.into(),
-        },
-        Hook {
-            name: "trace_recv",
-            tracepoint: "sock:sock_recv_length",
-            on: true,
-            reason: why_capture.into(),
-        },
-        Hook {
-            name: CLOSE_PROGRAM,
-            tracepoint: "sock:inet_sock_set_state",
-            on: close.is_none(),
-            reason: close.map_or_else(
-                || "frees a TCP socket's entry and ends its pending requests at close".into(),
-                |r| format!("{}; sockets age out of the LRU map instead", r.reason),
+fn hooks(refused: &[Refused], by_syscall: Option<&Refused>) -> Vec<Hook> {
+    let capture = match by_syscall {
+        None => (
+            true,
+            "tp_btf: only socket I/O pays; the user buffer is found through \
+             bpf_task_pt_regs (no syscall tracepoints)"
+                .to_string(),
+        ),
+        Some(r) => (false, r.reason.clone()),
+    };
+    let fallback = match by_syscall {
+        Some(r) => (
+            true,
+            format!(
+                "{} {}: every syscall of the host takes the tracing slow path; \
+                 io_uring I/O is not seen",
+                r.program, r.reason
             ),
-        },
+        ),
+        None => (false, "not needed: the socket tracepoints run".to_string()),
+    };
+    let close = refused.iter().find(|r| r.program == CLOSE_PROGRAM);
+    let hook = |name, tracepoint, (on, reason): (bool, String)| Hook {
+        name,
+        tracepoint,
+        on,
+        reason,
+    };
+    vec![
+        hook(SEND_PROGRAM, "sock:sock_send_length", capture.clone()),
+        hook(RECV_PROGRAM, "sock:sock_recv_length", capture),
+        hook(SYSCALL_PROGRAM, "raw_syscalls:sys_exit", fallback),
+        hook(
+            CLOSE_PROGRAM,
+            "sock:inet_sock_set_state",
+            close.map_or_else(
+                || {
+                    (
+                        true,
+                        "frees a TCP socket's entry and ends its pending requests at close".into(),
+                    )
+                },
+                |r| {
+                    (
+                        false,
+                        format!("{}; sockets age out of the LRU map instead", r.reason),
+                    )
+                },
+            ),
+        ),
     ]
 }
 
 impl SockTraceProbe {
-    /// Loads and attaches the tracer, by trial: the close hook is optional
-    /// (without it sockets age out of the socket map instead of leaving it
-    /// at close); the capture hooks are not.
+    /// Loads and attaches the tracer, by trial: the socket tracepoints
+    /// first; if either is missing or refused, the syscall-exit fallback.
+    /// The close hook is optional (without it sockets age out of the socket
+    /// map instead of leaving it at close).
     pub fn load(s: &Settings) -> Result<Self, Error> {
         loader::init();
-        let ((skel, links), refused) = loader::load_by_trial(&[CLOSE_PROGRAM], &[], |off| {
-            let mut skel = open_and_load(s, off)?;
+        let attempt = |off: &[Refused], by_syscall: bool| {
+            let mut skel = open_and_load(s, off, by_syscall)?;
             let manual: Vec<&str> = off.iter().map(|r| r.program.as_str()).collect();
             let links = loader::attach_all(skel.object_mut(), &manual)?;
             Ok((skel, links))
-        })?;
+        };
+        let (loaded, refused) = loader::load_by_trial(
+            &[SEND_PROGRAM, RECV_PROGRAM, SYSCALL_PROGRAM, CLOSE_PROGRAM],
+            &[&[SYSCALL_PROGRAM.to_string()], &s.refuse[..]].concat(),
+            |off| attempt(off, false),
+        )?;
+        let lost_capture = refused
+            .iter()
+            .find(|r| r.program == SEND_PROGRAM || r.program == RECV_PROGRAM)
+            .cloned();
+        let Some(why) = lost_capture else {
+            let (skel, links) = loaded;
+            return Ok(SockTraceProbe {
+                skel,
+                links,
+                hooks: hooks(&refused, None),
+            });
+        };
+        drop(loaded);
+        if loader::user_refused()
+            .iter()
+            .chain(&s.refuse)
+            .any(|p| p == SYSCALL_PROGRAM)
+        {
+            return Err(Error::Unavailable {
+                what: "the socket tracer",
+                why: format!(
+                    "{} {}, and {SYSCALL_PROGRAM} refused by --refuse",
+                    why.program, why.reason
+                ),
+            });
+        }
+        // The fallback is not optional: its refusal is the error.
+        let ((skel, links), refused) = loader::load_by_trial(
+            &[SEND_PROGRAM, RECV_PROGRAM, CLOSE_PROGRAM],
+            &[SEND_PROGRAM.to_string(), RECV_PROGRAM.to_string()],
+            |off| attempt(off, true),
+        )?;
         Ok(SockTraceProbe {
             skel,
             links,
-            hooks: hooks(&refused),
+            hooks: hooks(&refused, Some(&why)),
         })
     }
 

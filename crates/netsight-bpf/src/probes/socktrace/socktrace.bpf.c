@@ -14,6 +14,7 @@
 #include "socktrace.h"
 #include "syscall.bpf.h"
 #include "infer.bpf.h"
+#include "by_fd.bpf.h"
 
 #define PF_KTHREAD 0x00200000
 /* Sendmmsg/recvmmsg vectors hold at most UIO_MAXIOV messages. */
@@ -39,8 +40,12 @@ const volatile __u64 wakeup_bytes = 65536;
 /* A write joins the thread's last read in one trace only this soon after. */
 const volatile __u64 trace_window_ns = 10000000000ULL;
 
+/* Set when the syscall fallback runs: socket ids come from address_ids. */
+const volatile bool ids_by_address = false;
+
 struct trace_counters counters;
 __u64 last_trace_id;
+__u64 last_address_id;
 
 /* Globals of these types make the skeleton generate them for Rust. */
 struct sock_data sock_data_type;
@@ -94,6 +99,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mmsg_cursor);
 } mmsg_cursors SEC(".maps");
+
+/* The syscall fallback only: socket address -> socket id. TCP entries
+ * leave at close; UDP ones age out (an address reused before that would
+ * inherit the id: there is no UDP close tracepoint). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} address_ids SEC(".maps");
 
 static __always_inline bool pid_wanted(__u32 tgid)
 {
@@ -213,18 +228,90 @@ static __always_inline __u32 copy_payload(struct scratch *s, struct user_io *io,
 	return copy_iovecs(s->data, io->iov, io->iovcnt, limit);
 }
 
-static __always_inline void fill_addresses(struct sock *sk, struct sock_data *h)
+/* What a record needs from the socket. */
+struct sock_facts {
+	__u64 sid;
+	__u32 netns;
+	__u32 seq_end; /* write_seq after a send, copied_seq after a receive */
+	__u16 sport;   /* host order */
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 family;
+	__u8 protocol;
+};
+
+static __always_inline bool traced_family(__u16 family, __u16 proto)
 {
-	h->family = sk->__sk_common.skc_family;
-	h->sport = sk->__sk_common.skc_num;
-	h->dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (h->family == AF_INET) {
-		__builtin_memcpy(h->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
-		__builtin_memcpy(h->daddr, &sk->__sk_common.skc_daddr, 4);
+	return (family == AF_INET || family == AF_INET6) &&
+	       (proto == NS_IPPROTO_TCP || proto == NS_IPPROTO_UDP);
+}
+
+/* From a trusted socket pointer (tp_btf): direct loads, no helper calls
+ * but the cookie and the sequence number. */
+static __always_inline void facts_direct(struct sock *sk, bool send, struct sock_facts *f)
+{
+	f->family = sk->__sk_common.skc_family;
+	f->protocol = sk->sk_protocol;
+	f->netns = sk->__sk_common.skc_net.net->ns.inum;
+	f->sport = sk->__sk_common.skc_num;
+	f->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (f->family == AF_INET) {
+		__builtin_memcpy(f->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(f->daddr, &sk->__sk_common.skc_daddr, 4);
 	} else {
-		BPF_CORE_READ_INTO(&h->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&h->daddr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr);
 	}
+	if (f->protocol == NS_IPPROTO_TCP) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+		f->seq_end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	}
+	f->sid = bpf_get_socket_cookie(sk);
+}
+
+/* The fallback's socket id: its address, mapped to a number of our own
+ * (the cookie helper needs a trusted pointer; most sockets have no cookie
+ * until someone asks). The top bit keeps them apart from cookies. */
+static __always_inline __u64 id_by_address(struct sock *sk)
+{
+	__u64 key = (__u64)sk, *id, fresh;
+
+	id = bpf_map_lookup_elem(&address_ids, &key);
+	if (id)
+		return *id;
+	fresh = (__sync_fetch_and_add(&last_address_id, 1) + 1) | (1ULL << 63);
+	if (bpf_map_update_elem(&address_ids, &key, &fresh, BPF_NOEXIST))
+		ADD(counters.socket_map_full, 1);
+	return fresh;
+}
+
+/* From an untrusted socket pointer (the syscall fallback): probe reads.
+ * Returns false for sockets the tracer does not follow. */
+static __always_inline bool facts_probed(struct sock *sk, bool send, struct sock_facts *f)
+{
+	f->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f->protocol = BPF_CORE_READ(sk, sk_protocol);
+	if (!traced_family(f->family, f->protocol) || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock))
+		return false;
+	f->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (f->family == AF_INET) {
+		BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	if (f->protocol == NS_IPPROTO_TCP) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+		f->seq_end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	}
+	f->sid = id_by_address(sk);
+	return true;
 }
 
 /* An unconnected UDP socket's peer, from sendto/sendmsg's address. */
@@ -320,35 +407,95 @@ static __always_inline __u64 wakeup_flag(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+static __always_inline bool task_wanted(__u32 tgid)
+{
+	return tgid != tracer_tgid && pid_wanted(tgid);
+}
+
+/* Builds and sends one data record of `ret` bytes moved as `io` says. */
+static __always_inline int emit(struct sock_facts *f, struct user_io *io, __u64 pid_tgid, int ret,
+				bool send)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sock_trace_state *st;
+	struct sock_data *h;
+	struct scratch *s;
+	__u32 key;
+
+	if (filter_netns && f->netns != filter_netns)
+		return 0;
+	key = bpf_get_smp_processor_id() * 2 + send;
+	s = bpf_map_lookup_elem(&scratch, &key);
+	if (!s)
+		return 0;
+	h = &s->hdr;
+	BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	if (!comm_wanted(h->comm))
+		return 0;
+	h->family = f->family;
+	h->sport = f->sport;
+	h->dport = f->dport;
+	__builtin_memcpy(h->saddr, f->saddr, 16);
+	__builtin_memcpy(h->daddr, f->daddr, 16);
+	h->unconnected = f->protocol == NS_IPPROTO_UDP && !h->dport;
+	/* On reads the kernel writes the source address out only after this
+	 * point, and linear datagrams pass no tracepoint with their skb:
+	 * such reads show no peer. */
+	if (h->unconnected && send)
+		peer_from_sockaddr(io->sockaddr, h);
+	if (filter_port && h->sport != filter_port && h->dport != filter_port)
+		return 0;
+
+	h->ts_ns = bpf_ktime_get_ns();
+	h->socket_id = f->sid;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->netns = f->netns;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->protocol = f->protocol;
+	h->direction = send ? DIR_EGRESS : DIR_INGRESS;
+	h->syscall = io->kind;
+	h->syscall_len = ret;
+	h->kind = REC_DATA;
+	h->has_tcp_seq = f->protocol == NS_IPPROTO_TCP;
+	h->tcp_seq = h->has_tcp_seq ? f->seq_end - (__u32)ret : 0;
+	h->trace_id = trace_of((__u32)pid_tgid, f->sid, send, h->ts_ns);
+	st = state_of(f->sid);
+	h->cap_seq = st ? __sync_fetch_and_add(&st->cap_seq, 1) : 0;
+	h->cap_len = copy_payload(s, io, ret);
+	guess_protocol(s, st);
+	h->kernel_lost = counters.ringbuf_full;
+
+	__u64 size = sizeof(struct sock_data) + h->cap_len;
+
+	barrier_var(size);
+	if (size > sizeof(struct sock_data) + PAYLOAD_MAX)
+		size = sizeof(struct sock_data) + PAYLOAD_MAX;
+	if (bpf_ringbuf_output(&events, s, size, wakeup_flag()))
+		ADD(counters.ringbuf_full, 1);
+	return 0;
+}
+
+/* The socket tracepoints: inside the syscall, after the data moved, with
+ * a trusted socket pointer. sendmmsg/recvmmsg fire once per message. */
 static __always_inline int capture(struct sock *sk, int ret, int flags, bool send)
 {
 	struct task_struct *task;
 	struct user_io io = {};
-	struct sock_trace_state *st;
-	struct sock_data *h;
-	struct scratch *s;
+	struct sock_facts f = {};
 	enum uncaptured why;
-	__u64 pid_tgid, sid;
-	__u32 tgid, key, netns;
-	__u16 proto;
+	__u64 pid_tgid;
 
 	if (ret <= 0 || !sk)
 		return 0;
-	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
-		return 0;
-	proto = sk->sk_protocol;
-	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
+	if (!traced_family(sk->__sk_common.skc_family, sk->sk_protocol))
 		return 0;
 	if (!send && (flags & MSG_PEEK)) {
 		ADD(counters.peek_skipped, 1);
 		return 0;
 	}
 	pid_tgid = bpf_get_current_pid_tgid();
-	tgid = pid_tgid >> 32;
-	if (tgid == tracer_tgid || !pid_wanted(tgid))
-		return 0;
-	netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	if (filter_netns && netns != filter_netns)
+	if (!task_wanted(pid_tgid >> 32))
 		return 0;
 	task = bpf_get_current_task_btf();
 	if ((task->flags & PF_KTHREAD) || BPF_CORE_READ_BITFIELD(sk, sk_kern_sock) ||
@@ -366,60 +513,8 @@ static __always_inline int capture(struct sock *sk, int ret, int flags, bool sen
 		io.iov = 0;
 		io.iovcnt = 0;
 	}
-	key = bpf_get_smp_processor_id() * 2 + send;
-	s = bpf_map_lookup_elem(&scratch, &key);
-	if (!s)
-		return 0;
-	h = &s->hdr;
-	BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
-	if (!comm_wanted(h->comm))
-		return 0;
-	fill_addresses(sk, h);
-	h->unconnected = proto == NS_IPPROTO_UDP && !h->dport;
-	/* On reads the kernel writes the source address out only after this
-	 * tracepoint, and linear datagrams pass no tracepoint with their skb:
-	 * such reads show no peer. */
-	if (h->unconnected && send)
-		peer_from_sockaddr(io.sockaddr, h);
-	if (filter_port && h->sport != filter_port && h->dport != filter_port)
-		return 0;
-
-	sid = bpf_get_socket_cookie(sk);
-	h->ts_ns = bpf_ktime_get_ns();
-	h->socket_id = sid;
-	h->pid = tgid;
-	h->tid = (__u32)pid_tgid;
-	h->netns = netns;
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->protocol = proto;
-	h->direction = send ? DIR_EGRESS : DIR_INGRESS;
-	h->syscall = io.kind;
-	h->syscall_len = ret;
-	h->kind = REC_DATA;
-	h->has_tcp_seq = proto == NS_IPPROTO_TCP;
-	if (h->has_tcp_seq) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		__u32 end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
-
-		h->tcp_seq = end - (__u32)ret;
-	} else {
-		h->tcp_seq = 0;
-	}
-	h->trace_id = trace_of((__u32)pid_tgid, sid, send, h->ts_ns);
-	st = state_of(sid);
-	h->cap_seq = st ? __sync_fetch_and_add(&st->cap_seq, 1) : 0;
-	h->cap_len = copy_payload(s, &io, ret);
-	guess_protocol(s, st);
-	h->kernel_lost = counters.ringbuf_full;
-
-	__u64 size = sizeof(struct sock_data) + h->cap_len;
-
-	barrier_var(size);
-	if (size > sizeof(struct sock_data) + PAYLOAD_MAX)
-		size = sizeof(struct sock_data) + PAYLOAD_MAX;
-	if (bpf_ringbuf_output(&events, s, size, wakeup_flag()))
-		ADD(counters.ringbuf_full, 1);
-	return 0;
+	facts_direct(sk, send, &f);
+	return emit(&f, &io, pid_tgid, ret, send);
 }
 
 SEC("tp_btf/sock_send_length")
@@ -434,6 +529,73 @@ int BPF_PROG(trace_recv, struct sock *sk, int ret, int flags)
 	return capture(sk, ret, flags, false);
 }
 
+/* One message of a sendmmsg/recvmmsg seen at syscall exit: the kernel
+ * wrote each message's length into the vector. */
+struct mmsg_walk {
+	struct sock_facts f;
+	struct user_io io;
+	__u64 pid_tgid;
+	bool send;
+};
+
+static long emit_mmsg_message(__u64 i, void *ctx)
+{
+	struct mmsg_walk *w = ctx;
+	struct ns_mmsghdr m;
+	struct user_io io = w->io;
+
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)(w->io.mmsg_vec + i * sizeof(m))))
+		return 1;
+	io.iov = m.hdr.iov;
+	io.iovcnt = m.hdr.iovlen;
+	io.sockaddr = w->send ? m.hdr.name : 0;
+	if ((int)m.len > 0)
+		emit(&w->f, &io, w->pid_tgid, m.len, w->send);
+	return 0;
+}
+
+/* The fallback where the socket tracepoints are missing (before 6.3) or
+ * refused: every syscall of the host now takes the tracing slow path,
+ * and this program looks only at the read/write family on sockets. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(trace_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+	int dir = sys_direction(nr);
+	struct task_struct *task;
+	struct mmsg_walk w = {};
+	enum uncaptured why;
+	struct sock *sk;
+
+	if (dir < 0 || ret <= 0)
+		return 0;
+	w.pid_tgid = bpf_get_current_pid_tgid();
+	if (!task_wanted(w.pid_tgid >> 32))
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (task->thread_info.status & TS_COMPAT)
+		return 0;
+	sk = sock_of_fd(task, sys_fd(regs, nr));
+	w.send = dir;
+	if (!sk || !facts_probed(sk, w.send, &w.f))
+		return 0;
+	if (!w.send && (sys_recv_flags(regs, nr) & MSG_PEEK)) {
+		ADD(counters.peek_skipped, 1);
+		return 0;
+	}
+	why = decode_syscall(regs, w.send, &w.io);
+	if (why != UNC_NONE) {
+		count_uncaptured(why, ret);
+		return 0;
+	}
+	if (w.io.kind == SYS_SENDMMSG || w.io.kind == SYS_RECVMMSG) {
+		/* ret is the number of messages moved. */
+		bpf_loop(ret < MMSG_MAX ? ret : MMSG_MAX, emit_mmsg_message, &w, 0);
+		return 0;
+	}
+	return emit(&w.f, &w.io, w.pid_tgid, ret, w.send);
+}
+
 /* A traced TCP socket closed: forget it and tell user space. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(trace_close, struct sock *sk, int oldstate, int newstate)
@@ -443,7 +605,16 @@ int BPF_PROG(trace_close, struct sock *sk, int oldstate, int newstate)
 
 	if (newstate != NS_TCP_CLOSE)
 		return 0;
-	sid = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (ids_by_address) {
+		__u64 key = (__u64)sk, *id = bpf_map_lookup_elem(&address_ids, &key);
+
+		if (!id)
+			return 0;
+		sid = *id;
+		bpf_map_delete_elem(&address_ids, &key);
+	} else {
+		sid = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	}
 	if (!sid || bpf_map_delete_elem(&sockets, &sid))
 		return 0;
 	h.ts_ns = bpf_ktime_get_ns();

@@ -8,7 +8,8 @@ use crate::features::Feature;
 /// No process has this pid: the probe loads and attaches but records nothing.
 const NOBODY: u32 = u32::MAX;
 
-fn settings() -> Settings {
+/// Settings that load and attach every program but capture nothing.
+pub(crate) fn idle_settings(refuse: &[&str]) -> Settings {
     Settings {
         payload_bytes: 64,
         ring_bytes: 4096,
@@ -18,6 +19,7 @@ fn settings() -> Settings {
         comm: None,
         port: None,
         netns: None,
+        refuse: refuse.iter().map(|p| p.to_string()).collect(),
     }
 }
 
@@ -31,12 +33,12 @@ fn row(name: &'static str, status: &'static str, reason: impl Into<String>) -> F
 
 pub fn doctor_features() -> Vec<Feature> {
     let capture = "socket data tracer: capture (sock --raw)";
-    let probe = match SockTraceProbe::load(&settings()) {
+    let probe = match SockTraceProbe::load(&idle_settings(&[])) {
         Ok(p) => p,
         Err(e) => {
             let why = format!(
-                "{e}; needs tp_btf on sock:sock_send_length/sock_recv_length (Linux 6.3+) \
-                 and bpf_task_pt_regs; the syscall-tracepoint fallback is not built"
+                "{e}; needs tp_btf on sock:sock_send_length/sock_recv_length (Linux 6.3+), \
+                 or on raw_syscalls:sys_exit, and bpf_task_pt_regs"
             );
             return vec![
                 row(capture, "off", why.clone()),
@@ -53,14 +55,25 @@ pub fn doctor_features() -> Vec<Feature> {
         Some(h) => ("degraded", h.reason.clone()),
         None => ("degraded", "no close hook".to_string()),
     };
-    vec![
-        row(
-            capture,
+    let syscalls = "read write readv writev preadv2 pwritev2 recvfrom sendto recvmsg sendmsg \
+                    recvmmsg sendmmsg, 16 iovecs per call; reads on unconnected UDP sockets \
+                    name no peer";
+    let fallback = probe
+        .hooks()
+        .iter()
+        .find(|h| h.tracepoint == "raw_syscalls:sys_exit" && h.on);
+    let (capture_status, capture_reason) = match fallback {
+        None => (
             "on",
-            "tp_btf sock_send_length/sock_recv_length: read write readv writev preadv2 \
-             pwritev2 recvfrom sendto recvmsg sendmsg recvmmsg sendmmsg, 16 iovecs per call; \
-             reads on unconnected UDP sockets name no peer",
+            format!("tp_btf sock_send_length/sock_recv_length: {syscalls}"),
         ),
+        Some(h) => (
+            "degraded",
+            format!("syscall-exit fallback ({}): {syscalls}", h.reason),
+        ),
+    };
+    vec![
+        row(capture, capture_status, capture_reason),
         row(
             "socket data tracer: sendfile, splice and io_uring payloads",
             "off",

@@ -2,7 +2,7 @@
 //! the netsight-tracer library: L7 records, or with `--raw` one data record
 //! per captured syscall; losses in the stream and in the closing summary.
 
-mod features;
+pub(crate) mod features;
 mod output;
 mod status;
 
