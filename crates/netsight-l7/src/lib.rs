@@ -59,6 +59,7 @@ pub use record::{
 pub use tracker::{ProtocolStats, Tracker, TrackerStats};
 
 use serde::Serialize;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Which way the bytes went, seen from the traced application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -234,5 +235,29 @@ impl Default for Config {
             max_sockets: 16384,
             max_pending_per_socket: 32,
         }
+    }
+}
+
+/// A map keyed by socket id. Ids are the kernel's socket cookies (a counter), not input an
+/// attacker picks, so a multiplicative hash does; SipHash cost a tenth of the tracker's time.
+pub type SocketMap<V> = std::collections::HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`SocketMap`]: one multiplication by the golden ratio (Fibonacci hashing).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

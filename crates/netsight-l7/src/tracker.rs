@@ -5,9 +5,10 @@ use crate::http1::Http1Parser;
 use crate::pair::{reason, Pairer, Sink};
 use crate::parser::{Chunk, Event, Parser};
 use crate::redis::RedisParser;
+use crate::SocketMap;
 use crate::{infer, Config, Direction, L7Record, MsgType, Protocol, Role, Segment, Transport};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Segments a socket may show without a recognisable protocol before it is given up on.
 const MAX_TRIES: u8 = 16;
@@ -133,9 +134,9 @@ struct Sock {
 /// [`Tracker::lost`]): pairing then restarts cleanly instead of guessing.
 pub struct Tracker {
     cfg: Config,
-    sockets: HashMap<u64, Sock>,
-    /// Recency order: tick -> socket id; the smallest tick is the least recently used.
-    lru: BTreeMap<u64, u64>,
+    sockets: SocketMap<Sock>,
+    /// Counts fed segments; each socket keeps the tick of its last one, so the least recently
+    /// used have the smallest (found by a scan only when the map is full).
     tick: u64,
     stats: TrackerStats,
     events: Vec<Event>,
@@ -150,8 +151,7 @@ impl Tracker {
         }
         Tracker {
             cfg,
-            sockets: HashMap::new(),
-            lru: BTreeMap::new(),
+            sockets: SocketMap::default(),
             tick: 0,
             stats,
             events: Vec::new(),
@@ -173,12 +173,9 @@ impl Tracker {
         let tick = self.tick;
         let id = seg.socket_id;
         match self.sockets.get_mut(&id) {
-            Some(s) => {
-                self.lru.remove(&s.tick);
-                s.tick = tick;
-            }
+            Some(s) => s.tick = tick,
             None => {
-                while self.sockets.len() >= self.cfg.max_sockets.max(1) {
+                if self.sockets.len() >= self.cfg.max_sockets.max(1) {
                     self.evict_oldest(out);
                 }
                 self.sockets.insert(
@@ -191,7 +188,6 @@ impl Tracker {
                 );
             }
         }
-        self.lru.insert(tick, id);
         let Some(sock) = self.sockets.get_mut(&id) else {
             return;
         };
@@ -316,7 +312,6 @@ impl Tracker {
         let Some(sock) = self.sockets.remove(&socket_id) else {
             return;
         };
-        self.lru.remove(&sock.tick);
         self.stats.sockets_closed += 1;
         self.retire(socket_id, sock, now_ns, reason::CLOSED, out);
     }
@@ -388,15 +383,24 @@ impl Tracker {
         s
     }
 
+    /// Makes room: evicts the least recently used sockets, a sixteenth of the map at once (at
+    /// least down to one free slot), so the scan that finds them is paid once per many new
+    /// sockets, not per socket.
     fn evict_oldest(&mut self, out: &mut Vec<L7Record>) {
-        let Some((_, id)) = self.lru.pop_first() else {
-            // The LRU index is empty only if the map is too; nothing to evict.
-            self.sockets.clear();
+        let keep = self.cfg.max_sockets.max(1) - 1;
+        let batch =
+            (self.sockets.len() / 16).max(self.sockets.len() - keep.min(self.sockets.len()));
+        if batch == 0 {
             return;
-        };
-        if let Some(sock) = self.sockets.remove(&id) {
-            self.stats.sockets_evicted += 1;
-            self.retire(id, sock, 0, reason::EVICTED, out);
+        }
+        let mut by_age: Vec<(u64, u64)> =
+            self.sockets.iter().map(|(id, s)| (s.tick, *id)).collect();
+        by_age.select_nth_unstable(batch - 1);
+        for &(_, id) in &by_age[..batch] {
+            if let Some(sock) = self.sockets.remove(&id) {
+                self.stats.sockets_evicted += 1;
+                self.retire(id, sock, 0, reason::EVICTED, out);
+            }
         }
     }
 

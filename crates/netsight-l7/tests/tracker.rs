@@ -75,6 +75,30 @@ fn eviction_is_lru_and_counted() {
 }
 
 #[test]
+fn a_full_map_evicts_its_oldest_sixteenth_at_once() {
+    let cfg = Config {
+        max_sockets: 64,
+        ..Config::default()
+    };
+    let mut t = Tracker::new(cfg);
+    let mut out = Vec::new();
+    for id in 1..=64 {
+        t.feed(&seg(id, id, Egress, GET, 0), &mut out);
+    }
+    // Touch the first eight: 9..=12 are now the four least recently used.
+    for id in 1..=8 {
+        t.feed(&seg(id, 100 + id, Egress, GET, 0), &mut out);
+    }
+    assert!(out.is_empty());
+    t.feed(&seg(65, 200, Egress, GET, 0), &mut out);
+    let mut evicted: Vec<u64> = out.iter().map(|r| r.socket_id).collect();
+    evicted.sort_unstable();
+    assert_eq!(evicted, [9, 10, 11, 12], "64 / 16 sockets, the oldest");
+    let st = t.stats();
+    assert_eq!((st.sockets_tracked, st.sockets_evicted), (61, 4));
+}
+
+#[test]
 fn pending_overflow_is_counted() {
     let cfg = Config {
         max_pending_per_socket: 4,

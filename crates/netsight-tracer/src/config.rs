@@ -59,11 +59,24 @@ impl Config {
 }
 
 /// Builds a [`Config`]. Defaults: 1024 payload bytes, a 4 MiB ring, 65536
-/// sockets and thread traces, 1 worker with a 65536-record queue, L7
-/// records only, secrets redacted, a 10 s L7 timeout, status published.
+/// sockets and thread traces, [`default_workers`] with a 65536-record queue
+/// each, L7 records only, secrets redacted, a 10 s L7 timeout, status
+/// published.
 #[derive(Debug, Clone)]
 pub struct Builder {
     cfg: Config,
+}
+
+/// Worker threads by default: none (the ring reader parses) on hosts of
+/// one or two CPUs, where a hand-off between threads costs more than it
+/// spreads (BENCHMARKS.md: nginx + wrk on 2 cores), else one.
+pub fn default_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus <= 2 {
+        0
+    } else {
+        1
+    }
 }
 
 impl Default for Builder {
@@ -74,7 +87,7 @@ impl Default for Builder {
                 ring_bytes: 4 << 20,
                 max_sockets: 65536,
                 max_traces: 65536,
-                workers: 1,
+                workers: default_workers(),
                 queue_capacity: 65536,
                 data_records: false,
                 l7_records: true,
@@ -112,7 +125,9 @@ impl Builder {
         self
     }
 
-    /// Worker threads parsing records (each owns a share of the sockets).
+    /// Worker threads parsing records (each owns a share of the sockets);
+    /// 0: the ring reader parses them itself (one hand-off between threads
+    /// fewer: the cheapest on small hosts, up to what one core can parse).
     pub fn workers(mut self, n: usize) -> Self {
         self.cfg.workers = n;
         self
@@ -188,8 +203,8 @@ impl Builder {
         if c.max_sockets == 0 || c.max_traces == 0 {
             return bad("map sizes", "must be at least 1".into());
         }
-        if !(1..=64).contains(&c.workers) {
-            return bad("workers", format!("{} is not in 1..=64", c.workers));
+        if c.workers > 64 {
+            return bad("workers", format!("{} is more than 64", c.workers));
         }
         if c.queue_capacity == 0 {
             return bad("queue capacity", "must be at least 1".into());
@@ -225,7 +240,7 @@ mod tests {
         assert!(e.to_string().contains("payload bytes"), "{e}");
         let e = Builder::new().ring_bytes(5000).build().unwrap_err();
         assert!(e.to_string().contains("ring bytes"), "{e}");
-        let e = Builder::new().workers(0).build().unwrap_err();
+        let e = Builder::new().workers(65).build().unwrap_err();
         assert!(e.to_string().contains("workers"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ mod stream;
 mod tracer;
 mod worker;
 
-pub use config::{Builder, Config, Filters};
+pub use config::{default_workers, Builder, Config, Filters};
 pub use netsight_events::sockdata::{DataRecord, Direction, L7Hint, MsgType, Syscall, Transport};
 pub use netsight_l7::{L7Record, Protocol, Role, Status as L7Status};
 pub use publish::{query, running_tracers, TRACERS_DIR};

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, ProgramCost};
+use netsight_l7::Protocol;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +126,9 @@ pub(crate) struct Shared {
     pub workers: Vec<WorkerCounters>,
     pub data_records: AtomicU64,
     pub l7_records: AtomicU64,
-    pub protocols: Mutex<BTreeMap<String, u64>>,
+    /// L7 records per protocol, in [`Protocol::ALL`] order (an atomic
+    /// each: counted on every record, no lock).
+    pub protocols: [AtomicU64; Protocol::ALL.len()],
     pub kernel: Mutex<KernelView>,
 }
 
@@ -142,15 +145,15 @@ impl Shared {
                 .collect(),
             data_records: AtomicU64::new(0),
             l7_records: AtomicU64::new(0),
-            protocols: Mutex::new(BTreeMap::new()),
+            protocols: Default::default(),
             kernel: Mutex::new(KernelView::default()),
         }
     }
 
-    pub fn count_l7(&self, protocol: &str) {
+    pub fn count_l7(&self, protocol: Protocol) {
         self.l7_records.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut p) = self.protocols.lock() {
-            *p.entry(protocol.to_string()).or_default() += 1;
+        if let Some(i) = Protocol::ALL.iter().position(|p| *p == protocol) {
+            self.protocols[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -173,7 +176,12 @@ impl Shared {
                 capacity: self.capacity,
             })
             .collect();
-        let protocols = self.protocols.lock().map(|p| p.clone()).unwrap_or_default();
+        let protocols = Protocol::ALL
+            .iter()
+            .zip(&self.protocols)
+            .map(|(p, n)| (p.name().to_string(), load(n)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         let (hooks, c, m, costs) = match self.kernel.lock() {
             Ok(k) => (k.hooks.clone(), k.counters, k.maps, k.costs.clone()),
             Err(_) => Default::default(),

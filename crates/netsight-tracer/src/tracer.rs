@@ -54,6 +54,34 @@ pub struct Stopped {
     pub remaining: Vec<Event>,
 }
 
+/// Where the ring reader puts records: parsed on the spot (no workers:
+/// one hand-off between threads fewer, best on small hosts), or handed to
+/// the worker owning the socket.
+enum Sink {
+    Inline(Box<Worker>),
+    Queued(Dispatcher),
+}
+
+impl Sink {
+    fn take(&mut self, r: Received) {
+        match self {
+            Sink::Inline(w) => w.handle(r.record),
+            Sink::Queued(d) => d.dispatch(r),
+        }
+    }
+
+    /// After a drain of the ring; false when the reader of events is gone.
+    fn after_drain(&mut self) -> bool {
+        match self {
+            Sink::Inline(w) => w.after_batch(),
+            Sink::Queued(d) => {
+                d.flush_all();
+                true
+            }
+        }
+    }
+}
+
 /// Sends each record to the worker that owns its socket, in batches.
 struct Dispatcher {
     queues: Vec<SyncSender<Vec<KernelRecord>>>,
@@ -137,9 +165,14 @@ fn poll_loop(
     if let Ok(mut k) = shared.kernel.lock() {
         k.hooks = probe.hooks().to_vec();
     }
-    let dispatcher = Rc::new(RefCell::new(Dispatcher::new(queues, Arc::clone(shared))));
-    let sink = Rc::clone(&dispatcher);
-    let ring = match probe.ring(move |r| sink.borrow_mut().dispatch(r)) {
+    let sink = Rc::new(RefCell::new(if queues.is_empty() {
+        let worker = Worker::new(0, cfg.clone(), Arc::clone(shared), out.clone());
+        Sink::Inline(Box::new(worker))
+    } else {
+        Sink::Queued(Dispatcher::new(queues, Arc::clone(shared)))
+    }));
+    let ring_sink = Rc::clone(&sink);
+    let ring = match probe.ring(move |r| ring_sink.borrow_mut().take(r)) {
         Ok(r) => r,
         Err(e) => {
             let _ = ready.send(Err(Error::Load(e)));
@@ -165,7 +198,9 @@ fn poll_loop(
         // The kernel wakes us only for a quarter-full ring: drain on a timer.
         let _ = ring.poll(DRAIN_EVERY);
         let _ = ring.consume();
-        dispatcher.borrow_mut().flush_all();
+        if !sink.borrow_mut().after_drain() {
+            break;
+        }
         let with_maps = maps_at.elapsed() >= MAP_USAGE_EVERY;
         if with_maps {
             maps_at = Instant::now();
@@ -176,7 +211,11 @@ fn poll_loop(
     probe.detach();
     shared.running.store(false, Ordering::Relaxed);
     let _ = ring.consume();
-    dispatcher.borrow_mut().flush_all();
+    sink.borrow_mut().after_drain();
+    drop(ring);
+    if let Ok(Sink::Inline(w)) = Rc::try_unwrap(sink).map(RefCell::into_inner) {
+        w.finish();
+    }
     refresh(&probe, shared, true);
     report_losses(&probe, shared, out, &mut reported);
     // The last notice must not be dropped: stop() reads while we block.

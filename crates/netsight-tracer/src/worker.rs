@@ -1,14 +1,13 @@
 //! A worker: owns a share of the sockets (by socket id), turns their data
 //! records into L7 records with netsight-l7's Tracker, and delivers both.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
 use netsight_events::sockdata::{self, DataRecord, KernelRecord, L7Hint};
-use netsight_l7::{L7Record, Protocol, Segment, Tracker};
+use netsight_l7::{L7Record, Protocol, Segment, SocketMap, Tracker};
 
 use crate::record::{Event, L7Event, SocketInfo};
 use crate::status::Shared;
@@ -31,8 +30,9 @@ pub(crate) struct Worker {
     /// Events of the batch in progress, sent together.
     ready: Vec<Event>,
     tracker: Tracker,
-    sockets: HashMap<u64, Known>,
+    sockets: SocketMap<Known>,
     produced: Vec<L7Record>,
+    last_tick: u64,
 }
 
 pub(crate) fn monotonic_ns() -> u64 {
@@ -73,7 +73,7 @@ impl Worker {
         let tracker = Tracker::new(netsight_l7::Config {
             redact: cfg.redact,
             timeout_ns: cfg.l7_timeout_ns,
-            max_sockets: (cfg.max_sockets as usize / cfg.workers).max(1),
+            max_sockets: (cfg.max_sockets as usize / cfg.workers.max(1)).max(1),
             ..netsight_l7::Config::default()
         });
         Worker {
@@ -83,15 +83,15 @@ impl Worker {
             out,
             ready: Vec::new(),
             tracker,
-            sockets: HashMap::new(),
+            sockets: SocketMap::default(),
             produced: Vec::new(),
+            last_tick: monotonic_ns(),
         }
     }
 
     /// Runs until the queue's sender is gone or the reader left; pending
     /// requests are then reported incomplete.
     pub fn run(mut self, queue: Receiver<Vec<KernelRecord>>) {
-        let mut last_tick = monotonic_ns();
         loop {
             match queue.recv_timeout(TICK) {
                 Ok(batch) => {
@@ -105,15 +105,26 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            let now = monotonic_ns();
-            if now - last_tick >= TICK.as_nanos() as u64 {
-                last_tick = now;
-                self.tick(now);
-            }
-            if !self.send_ready() {
+            if !self.after_batch() {
                 return;
             }
         }
+        self.finish();
+    }
+
+    /// After a batch: the periodic expiry when due, then the events out.
+    /// False when the reader is gone.
+    pub fn after_batch(&mut self) -> bool {
+        let now = monotonic_ns();
+        if now - self.last_tick >= TICK.as_nanos() as u64 {
+            self.last_tick = now;
+            self.tick(now);
+        }
+        self.send_ready()
+    }
+
+    /// Pending requests become incomplete records, and everything goes out.
+    pub fn finish(mut self) {
         self.tracker.expire(u64::MAX, &mut self.produced);
         self.deliver_l7();
         self.send_ready();
@@ -124,7 +135,10 @@ impl Worker {
         if self.ready.is_empty() {
             return true;
         }
-        self.out.send(std::mem::take(&mut self.ready)).is_ok()
+        let next = Vec::with_capacity(self.ready.len());
+        self.out
+            .send(std::mem::replace(&mut self.ready, next))
+            .is_ok()
     }
 
     /// Expires old requests and forgets long-idle sockets.
@@ -136,7 +150,7 @@ impl Worker {
             .retain(|_, k| now.saturating_sub(k.last_ns) < idle);
     }
 
-    fn handle(&mut self, r: KernelRecord) {
+    pub fn handle(&mut self, r: KernelRecord) {
         match r {
             KernelRecord::Close { socket_id, ts_ns } => {
                 self.tracker
@@ -196,7 +210,9 @@ impl Worker {
     }
 
     fn deliver_l7(&mut self) {
-        for record in std::mem::take(&mut self.produced) {
+        // Taken and put back: the buffer keeps its capacity.
+        let mut produced = std::mem::take(&mut self.produced);
+        for record in produced.drain(..) {
             if !self.protocol_wanted(Some(record.protocol)) {
                 continue;
             }
@@ -205,7 +221,7 @@ impl Worker {
                 .sockets
                 .get(&record.socket_id)
                 .map_or_else(SocketInfo::unknown, |k| k.info.clone());
-            self.shared.count_l7(record.protocol.name());
+            self.shared.count_l7(record.protocol);
             let ts_ns = record.req_ts_ns;
             let event = Event::L7(L7Event {
                 ts_ns,
@@ -214,5 +230,6 @@ impl Worker {
             });
             self.ready.push(event);
         }
+        self.produced = produced;
     }
 }

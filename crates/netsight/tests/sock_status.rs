@@ -48,7 +48,9 @@ fn status_from_another_process_matches_the_run() {
     let net = NetPair::ipv4_only("skstat");
     let port = listen_port(24000, 25999);
     let port_s = port.to_string();
-    let sock = SockRun::start(&["--port", &port_s]);
+    // Two workers: the queued hand-off (the default on bigger hosts; this
+    // suite's other runs parse in the ring reader on 2-CPU machines).
+    let sock = SockRun::start(&["--port", &port_s, "--workers", "2"]);
     let k = 5;
     let server = Server::start(python(&net.b, HTTP_SERVER, &[&port_s, &k.to_string()]));
     for i in 0..k {
@@ -78,6 +80,19 @@ fn status_from_another_process_matches_the_run() {
     assert_eq!(status["l7_records"], printed);
     assert_eq!(status["kernel_lost"], 0);
     assert_eq!(status["user_lost"], 0);
+    let workers = status["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{status}");
+    let handed: u64 = workers
+        .iter()
+        .map(|w| w["dequeued"].as_u64().unwrap())
+        .sum();
+    assert!(
+        handed >= 4 * k as u64,
+        "each request's 4 syscalls went through a queue: {status}"
+    );
+    for w in workers {
+        assert_eq!(w["enqueued"], w["dequeued"], "{w}");
+    }
     // The socket tracepoints, or the syscall fallback when told to refuse them.
     let refused = std::env::var("NETSIGHT_REFUSE").unwrap_or_default();
     let capture = if refused.contains("trace_send") || refused.contains("trace_recv") {

@@ -44,7 +44,6 @@ const volatile __u64 trace_window_ns = 10000000000ULL;
 const volatile bool ids_by_address = false;
 
 struct trace_counters counters;
-__u64 last_trace_id;
 __u64 last_address_id;
 
 /* Globals of these types make the skeleton generate them for Rust. */
@@ -92,6 +91,26 @@ struct {
 	__type(key, __u32);
 	__type(value, struct thread_trace);
 } traces SEC(".maps");
+
+/* Trace ids are counted per CPU (a shared counter bounces between CPUs on
+ * every read) and made unique by the CPU number above bit 40. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} trace_counter SEC(".maps");
+
+static __always_inline __u64 new_trace_id(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&trace_counter, &zero);
+
+	if (!n)
+		return 0;
+	*n += 1;
+	return ((__u64)bpf_get_smp_processor_id() << 40) + *n;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -264,16 +283,19 @@ static __always_inline void facts_direct(struct sock *sk, bool send, struct sock
 		BPF_CORE_READ_INTO(&f->daddr, sk, __sk_common.skc_v6_daddr);
 	}
 	if (f->protocol == NS_IPPROTO_TCP) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 
-		f->seq_end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+		if (tp)
+			f->seq_end = send ? tp->write_seq : tp->copied_seq;
 	}
 	f->sid = bpf_get_socket_cookie(sk);
 }
 
 /* The fallback's socket id: its address, mapped to a number of our own
  * (the cookie helper needs a trusted pointer; most sockets have no cookie
- * until someone asks). The top bit keeps them apart from cookies. */
+ * until someone asks). Bit 52 keeps them apart from cookies (a counter
+ * from 1) and below 2^53, which JSON readers hold exactly. */
+#define ADDRESS_ID_BIT (1ULL << 52)
 static __always_inline __u64 id_by_address(struct sock *sk)
 {
 	__u64 key = (__u64)sk, *id, fresh;
@@ -281,7 +303,7 @@ static __always_inline __u64 id_by_address(struct sock *sk)
 	id = bpf_map_lookup_elem(&address_ids, &key);
 	if (id)
 		return *id;
-	fresh = (__sync_fetch_and_add(&last_address_id, 1) + 1) | (1ULL << 63);
+	fresh = (__sync_fetch_and_add(&last_address_id, 1) + 1) | ADDRESS_ID_BIT;
 	if (bpf_map_update_elem(&address_ids, &key, &fresh, BPF_NOEXIST))
 		ADD(counters.socket_map_full, 1);
 	return fresh;
@@ -351,7 +373,7 @@ static __always_inline __u64 trace_of(__u32 tid, __u64 sid, bool send, __u64 now
 		t->ts_ns = now;
 		return t->trace_id;
 	}
-	fresh.trace_id = __sync_fetch_and_add(&last_trace_id, 1) + 1;
+	fresh.trace_id = new_trace_id();
 	fresh.socket_id = sid;
 	fresh.ts_ns = now;
 	/* In place when the thread has an entry: an LRU update allocates. */
@@ -429,7 +451,9 @@ static __always_inline int emit(struct sock_facts *f, struct user_io *io, __u64 
 	if (!s)
 		return 0;
 	h = &s->hdr;
-	BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	/* Direct loads through the task's BTF pointer, no helper call (the
+	 * kernel pads comm with NULs). */
+	__builtin_memcpy(h->comm, task->group_leader->comm, TASK_COMM_LEN);
 	if (!comm_wanted(h->comm))
 		return 0;
 	h->family = f->family;

@@ -50,10 +50,10 @@ pub struct SockArgs {
     /// Kernel ring buffer size: a power of two, e.g. 4M, 65536 (default 4M).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "4M")]
     pub ring_bytes: u32,
-    /// Worker threads parsing records.
-    #[arg(long, default_value_t = 1, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub workers: u16,
+    /// Worker threads parsing records; 0: the ring reader parses them
+    /// (default: 0 on hosts of 1-2 CPUs, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub workers: Option<u16>,
     /// Records each worker queues before dropping (and counting) more.
     #[arg(long, default_value_t = 65536, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -142,7 +142,10 @@ fn config(args: &SockArgs) -> anyhow::Result<netsight_tracer::Config> {
         ))
         .payload_bytes(args.payload_bytes)
         .ring_bytes(args.ring_bytes)
-        .workers(usize::from(args.workers))
+        .workers(
+            args.workers
+                .map_or_else(netsight_tracer::default_workers, usize::from),
+        )
         .queue_capacity(args.queue as usize)
         .data_records(args.raw)
         .l7_records(!args.raw)
@@ -197,7 +200,7 @@ pub fn run(args: SockArgs) -> anyhow::Result<()> {
 
 /// Records per protocol and every loss, once at the end.
 fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> std::io::Result<()> {
-    let printed: &BTreeMap<String, u64> = printer.per_protocol();
+    let printed: &BTreeMap<&str, u64> = printer.per_protocol();
     if json {
         let line = serde_json::json!({
             "type": "summary",

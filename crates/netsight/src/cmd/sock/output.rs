@@ -1,6 +1,7 @@
 //! The tracer's events as SPEC §8 JSON Lines or as columns.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +20,10 @@ const TEXT_PAYLOAD: usize = 64;
 /// CLOCK_MONOTONIC (what the kernel stamps) to wall-clock time.
 struct WallClock {
     offset_ns: i128,
+    /// The last second formatted, and its "YYYY-MM-DDTHH:MM:SS" (records
+    /// come thousands a second: the date is worked out once per second).
+    second: u64,
+    prefix: String,
 }
 
 impl WallClock {
@@ -30,12 +35,27 @@ impl WallClock {
         let mono = crate::collect::monotonic_ns() as i128;
         WallClock {
             offset_ns: wall - mono,
+            second: u64::MAX,
+            prefix: String::new(),
         }
     }
 
-    fn at(&self, mono_ns: u64) -> String {
+    /// RFC 3339 with microseconds, as `rfc3339_micros` writes it.
+    fn at(&mut self, mono_ns: u64) -> String {
+        let mut s = String::with_capacity(27);
+        self.write(&mut s, mono_ns);
+        s
+    }
+
+    fn write(&mut self, out: &mut String, mono_ns: u64) {
         let ns = (mono_ns as i128 + self.offset_ns).max(0) as u64;
-        rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(ns))
+        let second = ns / 1_000_000_000;
+        if second != self.second {
+            let full = rfc3339_micros(UNIX_EPOCH + Duration::from_secs(second));
+            self.prefix = full[..full.len() - ".000000Z".len()].to_string();
+            self.second = second;
+        }
+        let _ = write!(out, "{}.{:06}Z", self.prefix, ns % 1_000_000_000 / 1000);
     }
 }
 
@@ -95,7 +115,19 @@ pub struct Printer {
     raw: bool,
     clock: WallClock,
     cgroups: CgroupNames,
-    per_protocol: BTreeMap<String, u64>,
+    per_protocol: BTreeMap<&'static str, u64>,
+    /// Reused for every text line: no allocation per record.
+    line: String,
+    cell: String,
+}
+
+/// `s` left-aligned in `width` columns and a space, as `{:<width$} `
+/// writes it (without its fill loop of one `write_char` per space).
+fn padded(line: &mut String, s: &str, width: usize) {
+    const SPACES: &str = "                                                ";
+    line.push_str(s);
+    let fill = width.saturating_sub(s.chars().count()) + 1;
+    line.push_str(&SPACES[..fill.min(SPACES.len())]);
 }
 
 /// Printable ASCII as is, other bytes as `\xNN`.
@@ -135,34 +167,39 @@ fn payload_text(bytes: &[u8]) -> String {
 }
 
 /// "GET /index.html", "A example.com", "SET key".
-fn request_summary(r: &L7Record) -> String {
-    match &r.request {
-        Some(Request::Http1(h)) => format!("{} {}", h.method, h.path),
-        Some(Request::Dns(d)) => format!(
+fn request_summary(out: &mut String, r: &L7Record) {
+    let _ = match &r.request {
+        Some(Request::Http1(h)) => write!(out, "{} {}", h.method, h.path),
+        Some(Request::Dns(d)) => write!(
+            out,
             "{} {}",
             d.qtype.as_deref().unwrap_or("?"),
             d.qname.as_deref().unwrap_or("?")
         ),
         Some(Request::Redis(c)) => match &c.key {
-            Some(k) => format!("{} {k}", c.command),
-            None => c.command.clone(),
+            Some(k) => write!(out, "{} {k}", c.command),
+            None => write!(out, "{}", c.command),
         },
-        _ => "-".into(),
-    }
+        _ => write!(out, "-"),
+    };
 }
 
 /// "200", "NOERROR 1", "ok" / "error".
-fn response_summary(r: &L7Record) -> String {
-    match &r.response {
-        Some(Response::Http1(h)) => h.status.to_string(),
-        Some(Response::Dns(d)) => format!("{} {}", d.rcode, d.answers),
-        Some(Response::Redis(x)) => match x.reply {
-            ReplyKind::Ok => "ok".into(),
-            ReplyKind::Error => "error".into(),
-            _ => "value".into(),
-        },
-        _ => "-".into(),
-    }
+fn response_summary(out: &mut String, r: &L7Record) {
+    let _ = match &r.response {
+        Some(Response::Http1(h)) => write!(out, "{}", h.status),
+        Some(Response::Dns(d)) => write!(out, "{} {}", d.rcode, d.answers),
+        Some(Response::Redis(x)) => write!(
+            out,
+            "{}",
+            match x.reply {
+                ReplyKind::Ok => "ok",
+                ReplyKind::Error => "error",
+                _ => "value",
+            }
+        ),
+        _ => write!(out, "-"),
+    };
 }
 
 impl Printer {
@@ -173,11 +210,13 @@ impl Printer {
             clock: WallClock::now(),
             cgroups: CgroupNames::default(),
             per_protocol: BTreeMap::new(),
+            line: String::new(),
+            cell: String::new(),
         }
     }
 
     /// Records printed, per protocol (data records: the kernel's hint).
-    pub fn per_protocol(&self) -> &BTreeMap<String, u64> {
+    pub fn per_protocol(&self) -> &BTreeMap<&'static str, u64> {
         &self.per_protocol
     }
 
@@ -220,10 +259,7 @@ impl Printer {
     }
 
     fn data(&mut self, out: &mut dyn Write, d: &DataRecord) -> std::io::Result<()> {
-        *self
-            .per_protocol
-            .entry(d.l7_hint.name().into())
-            .or_default() += 1;
+        *self.per_protocol.entry(d.l7_hint.name()).or_default() += 1;
         let ts = self.clock.at(d.ts_ns);
         if self.json {
             let j = DataJson {
@@ -252,7 +288,8 @@ impl Printer {
                 need_reconfirm: d.need_reconfirm,
                 payload: base64(&d.payload),
             };
-            return writeln!(out, "{}", serde_json::to_string(&j)?);
+            serde_json::to_writer(&mut *out, &j)?;
+            return writeln!(out);
         }
         let seq = d.tcp_seq.map_or_else(|| "-".into(), |s| s.to_string());
         let tuple = format!(
@@ -279,16 +316,12 @@ impl Printer {
 
     fn l7(&mut self, out: &mut dyn Write, e: &L7Event) -> std::io::Result<()> {
         let r = &e.record;
-        *self
-            .per_protocol
-            .entry(r.protocol.name().into())
-            .or_default() += 1;
-        let ts = self.clock.at(e.ts_ns);
+        *self.per_protocol.entry(r.protocol.name()).or_default() += 1;
         let s = &e.socket;
         if self.json {
             let j = L7Json {
                 r#type: "l7",
-                ts,
+                ts: self.clock.at(e.ts_ns),
                 pid: s.pid,
                 comm: &s.comm,
                 saddr: s.local.0,
@@ -298,25 +331,35 @@ impl Printer {
                 netns: s.netns,
                 record: r,
             };
-            return writeln!(out, "{}", serde_json::to_string(&j)?);
+            serde_json::to_writer(&mut *out, &j)?;
+            return writeln!(out);
         }
-        let status = match r.status {
-            netsight_tracer::L7Status::Incomplete => "incomplete".to_string(),
-            _ => response_summary(r),
-        };
-        writeln!(
-            out,
-            "{:<27} {:>7} {:<15} {:<6} {:<6} {:<22} {:<40} {:<10} {:>10}",
-            ts,
-            s.pid,
-            s.comm,
-            format!("{:?}", r.role).to_lowercase(),
-            r.protocol.name(),
-            format!("{}:{}", s.remote.0, s.remote.1),
-            request_summary(r),
-            status,
-            r.latency_us.map_or_else(|| "-".into(), |l| l.to_string())
-        )
+        let (line, cell) = (&mut self.line, &mut self.cell);
+        line.clear();
+        self.clock.write(line, e.ts_ns);
+        let _ = write!(line, " {:>7} ", s.pid);
+        padded(line, &s.comm, 15);
+        padded(line, r.role.name(), 6);
+        padded(line, r.protocol.name(), 6);
+        cell.clear();
+        let _ = write!(cell, "{}:{}", s.remote.0, s.remote.1);
+        padded(line, cell, 22);
+        cell.clear();
+        request_summary(cell, r);
+        padded(line, cell, 40);
+        cell.clear();
+        match r.status {
+            netsight_tracer::L7Status::Incomplete => cell.push_str("incomplete"),
+            _ => response_summary(cell, r),
+        }
+        padded(line, cell, 10);
+        match r.latency_us {
+            Some(l) => write!(line, "{l:>10}"),
+            None => write!(line, "{:>10}", "-"),
+        }
+        .ok();
+        line.push('\n');
+        out.write_all(line.as_bytes())
     }
 
     fn lost(&mut self, out: &mut dyn Write, l: &Losses) -> std::io::Result<()> {
@@ -339,6 +382,40 @@ impl Printer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_clock_writes_what_rfc3339_micros_writes() {
+        let mut clock = WallClock {
+            offset_ns: 0,
+            second: u64::MAX,
+            prefix: String::new(),
+        };
+        let base = 1_795_341_600_999_000_000u64;
+        for ns in [
+            base,
+            base + 999,
+            base + 1_000,
+            base + 1_000_000,
+            base + 86_400_000_000_000,
+        ] {
+            let want = rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(ns));
+            assert_eq!(clock.at(ns), want);
+        }
+    }
+
+    #[test]
+    fn padding_is_what_format_pads() {
+        for (text, width) in [
+            ("curl", 15),
+            ("", 6),
+            ("a-very-long-name-indeed", 10),
+            ("naïve", 8),
+        ] {
+            let mut line = String::new();
+            padded(&mut line, text, width);
+            assert_eq!(line, format!("{text:<width$} "));
+        }
+    }
 
     #[test]
     fn payloads_show_as_text_or_hex() {
