@@ -2,7 +2,9 @@
 # Benchmarks of the socket data tracer (issue 13), printed as markdown:
 #  1. nginx + wrk on loopback: requests/s without and with `netsight sock`
 #     (L7 records of every socket, output to /dev/null), alternated PAIRS times.
-#  2. The same against the syscall-tracepoint design's hooks alone (bpftrace on
+#  2. The same with the tracer on its syscall-exit fallback (what kernels
+#     before 6.3 run: NETSIGHT_REFUSE=trace_send,trace_recv), and against the
+#     syscall-tracepoint design's hooks alone (bpftrace on
 #     raw_syscalls sys_enter/sys_exit stashing read/write-family arguments per
 #     thread, no capture): the floor that design starts from.
 #  3. Non-socket syscalls (dd bs=1 on /dev/zero -> /dev/null): what each design
@@ -46,10 +48,11 @@ tracepoint:raw_syscalls:sys_exit /@buf[tid]/ { @n = count(); delete(@buf[tid]); 
 EOF
 
 start_tracer() {
-    "$BIN" sock -q "$@" > /dev/null 2> "$tmp/tracer.err" &
+    NETSIGHT_REFUSE=${REFUSE:-} "$BIN" sock -q "$@" > /dev/null 2> "$tmp/tracer.err" &
     bg_pid=$!
     for _ in $(seq 50); do grep -q tracing "$tmp/tracer.err" && break; sleep 0.1; done
 }
+start_fallback() { REFUSE=trace_send,trace_recv start_tracer "$@"; }
 start_syscalls() {
     bpftrace "$tmp/syscalls.bt" > /dev/null 2>&1 &
     bg_pid=$!
@@ -85,6 +88,7 @@ echo
 echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback, alternated."
 echo
 pairs "netsight sock" start_tracer
+pairs "netsight sock, syscall-exit fallback" start_fallback
 pairs "syscall-tracepoint hooks (bpftrace, no capture)" start_syscalls
 
 dd_rate() {
@@ -92,19 +96,24 @@ dd_rate() {
 }
 echo "Non-socket syscalls: dd bs=1 count=$DD_COUNT (one read + one write per byte):"
 echo
-echo "| run | none | netsight sock | syscall-tracepoint hooks |"
-echo "|---|---|---|---|"
+echo "| run | none | netsight sock | sock, syscall-exit fallback | syscall-tracepoint hooks |"
+echo "|---|---|---|---|---|"
 for i in 1 2 3; do
     n=$(dd_rate)
     start_tracer; t=$(dd_rate); stop_bg
+    start_fallback; f=$(dd_rate); stop_bg
     start_syscalls; s=$(dd_rate); stop_bg
-    echo "| $i | $n | $t | $s |"
+    echo "| $i | $n | $t | $f | $s |"
 done
 echo
 
 sysctl -qw kernel.bpf_stats_enabled=1
-for mode in l7 raw; do
-    if [ "$mode" = raw ]; then start_tracer --raw; else start_tracer; fi
+for mode in l7 raw fallback; do
+    case $mode in
+        raw) start_tracer --raw ;;
+        fallback) start_fallback ;;
+        *) start_tracer ;;
+    esac
     reqs=$(wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" | awk '/requests in/ {print $1}')
     sleep 1
     # CPU seconds each tracer thread used (utime + stime, in clock ticks).
@@ -116,7 +125,7 @@ for s in map(json.loads, sys.stdin):
     if s['pid'] != $bg_pid: continue
     costs = ', '.join(f\"{p['program']} {p['run_time_ns'] // max(p['runs'], 1)} ns/run ({p['runs']} runs)\" for p in s['programs'] if p['runs'])
     recs = s['data_records'] if '$mode' == 'raw' else s['l7_records']
-    print(f\"- {'--raw' if '$mode' == 'raw' else 'L7'}: $reqs requests; {recs} records delivered \"
+    print(f\"- {'$mode'}: $reqs requests; {recs} records delivered \"
           f\"({recs / $DUR:.0f}/s), kernel lost {s['kernel_lost']}, user lost {s['user_lost']}; {costs}; \"
           f\"tracer CPU ticks (1/$(getconf CLK_TCK) s) per thread: $threads\")
 "

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sh, NetPair};
+use common::{netns_inode, sh, NetPair};
 use ping_support::*;
 
 const LOCAL: [&str; 8] = [
@@ -369,5 +369,92 @@ fn over_ipv6_every_stage_is_seen_too() {
         for name in LOCAL.iter().chain(&REMOTE) {
             assert!(stage(p, name).is_some(), "{name} unseen over IPv6: {p}");
         }
+    }
+}
+
+/// The `-n` visits of one packet in one namespace, per probe.
+fn inside(probes: &[serde_json::Value], packet: &str, netns: u64) -> Vec<f64> {
+    probes
+        .iter()
+        .filter_map(|p| {
+            p["namespaces"]
+                .as_array()?
+                .iter()
+                .find(|v| v["packet"] == packet && v["netns"] == netns)?["inside_us"]
+                .as_f64()
+        })
+        .collect()
+}
+
+#[test]
+fn with_n_a_queue_in_the_far_namespace_shows_in_that_namespace_only() {
+    require_root!();
+    let _one = serial();
+    let net = NetPair::ipv4_only("nsq");
+    let vb = veth(&net, &net.b);
+    let (ns_a, ns_b) = (netns_inode(&net.a), netns_inode(&net.b));
+    // A standing tbf queue on b's way back to a: the kernel's echo reply
+    // waits in b's qdisc (net_dev_queue .. net_dev_start_xmit, both in b).
+    sh(&[
+        "tc", "-n", &net.b, "qdisc", "add", "dev", &vb, "root", "tbf", "rate", "2mbit", "burst",
+        "4kb", "limit", "12kb",
+    ]);
+    let filler = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                  end=time.time()+5\nwhile time.time()<end:\n s.sendto(b'x'*1000,('10.77.0.1',9))\n time.sleep(0.002)";
+    let mut fill = Command::new("ip")
+        .args(["netns", "exec", &net.b, "python3", "-c", filler])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("filler");
+    std::thread::sleep(Duration::from_millis(500));
+    let (probes, stat) = client(
+        &net,
+        &["--mode", "pingpong", "-n", "-C", "10", "-i", "100000"],
+    );
+    let _ = fill.kill();
+    let _ = fill.wait();
+    assert_eq!(stat["replied"], 10, "{stat}");
+    let median = |mut v: Vec<f64>| {
+        assert!(!v.is_empty());
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // 12 kB at 250 kB/s holds up to 48 ms; the queue stands well above 5 ms.
+    let queued = median(inside(&probes, "reply", ns_b));
+    assert!(queued > 5000.0, "reply inside b: {queued} us");
+    for (packet, ns, name) in [
+        ("echo", ns_a, "a"),
+        ("echo", ns_b, "b"),
+        ("reply", ns_a, "a"),
+    ] {
+        let v = median(inside(&probes, packet, ns));
+        assert!(
+            v < 2000.0,
+            "{packet} inside {name}: {v} us should stay small"
+        );
+    }
+    // The crossing from a to b (veth) is seen, and the run's table has a
+    // row per packet and namespace.
+    for p in &probes {
+        let visits = p["namespaces"].as_array().expect("namespaces with -n");
+        let echo_a = visits
+            .iter()
+            .find(|v| v["packet"] == "echo" && v["netns"] == ns_a)
+            .expect("echo seen in a");
+        assert!(echo_a["to_next_us"].as_f64().is_some(), "{p}");
+    }
+    let rows = stat["namespaces"].as_array().expect("stat namespaces");
+    for (packet, ns) in [
+        ("echo", ns_a),
+        ("echo", ns_b),
+        ("reply", ns_b),
+        ("reply", ns_a),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r["packet"] == packet && r["netns"] == ns),
+            "no {packet} row for {ns}: {stat}"
+        );
     }
 }

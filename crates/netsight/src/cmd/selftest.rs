@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use netsight_bpf::probes::doctor;
+use netsight_bpf::probes::ping::{self, PingProbe, Point};
 use netsight_bpf::probes::sockets::{IoHooks, Missing, Options, SocketProbe};
 use netsight_bpf::probes::socktrace::SockTraceProbe;
 use netsight_events::event::EventKind;
@@ -114,6 +115,33 @@ fn load_tracer(refuse: &[&str]) -> Result<Loaded, String> {
     })
 }
 
+/// Loads and attaches the ping probe (every stage's program) and drains
+/// its ring once; the stages a kernel cannot bound are listed.
+fn load_ping() -> Result<Loaded, String> {
+    let mut p = PingProbe::load(&ping::Options::default()).map_err(|e| e.to_string())?;
+    p.poll(std::time::Duration::ZERO)
+        .map_err(|e| e.to_string())?;
+    let missing = p
+        .refused()
+        .iter()
+        .filter_map(|r| {
+            let point = Point::ALL
+                .into_iter()
+                .find(|pt| pt.program() == r.program)?;
+            Some(Missing {
+                program: point.program(),
+                reason: r.reason.clone(),
+                replaced_by: None,
+                refused: r.reason.starts_with("refused"),
+            })
+        })
+        .collect();
+    Ok(Loaded {
+        io: "tracepoints",
+        missing,
+    })
+}
+
 pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     super::require_root()?;
     let start = Instant::now();
@@ -154,6 +182,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         let refuse = ["trace_send", "trace_recv"];
         results.push(timed("socktrace/syscall-exit", || load_tracer(&refuse)));
     }
+    results.push(timed("ping", load_ping));
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();

@@ -309,6 +309,9 @@ fn schedule(
             baselines.apply(&mut values);
             stats.add(&values);
             f.path.sort_by_key(|h| h.ts_ns);
+            if cfg.namespace {
+                stats.hops.add(&super::hops::visits(&f.path));
+            }
             let rec = Record {
                 seq: s,
                 wall: f.wall,

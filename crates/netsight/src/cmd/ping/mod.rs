@@ -9,6 +9,7 @@
 
 mod client;
 pub mod doctor_rows;
+mod hops;
 mod image;
 mod logfile;
 mod output;

@@ -55,7 +55,16 @@ impl Sink {
                 for s in Stage::ALL {
                     write!(out, " {:>WIDTH$}", cell(r.values[s as usize], s.proxy()))?;
                 }
-                writeln!(out)
+                writeln!(out)?;
+                if let Some(path) = &r.path {
+                    writeln!(
+                        out,
+                        "{:>8} {}",
+                        "ns:",
+                        super::hops::visits_text(&super::hops::visits(path))
+                    )?;
+                }
+                Ok(())
             }
             Sink::Json => println_json(&probe_json(r)),
             Sink::Log(log) => log.write_line(&probe_json(r).to_string()),
@@ -133,5 +142,5 @@ fn text_summary(stats: &RunStats) -> io::Result<()> {
             )?;
         }
     }
-    Ok(())
+    super::hops::text_table(&mut out, &stats.hops)
 }

@@ -60,6 +60,7 @@ pub fn probe_json(r: &Record) -> Value {
         v["remote_userid"] = json!(u);
     }
     if let Some(path) = &r.path {
+        v["namespaces"] = super::hops::visits_json(&super::hops::visits(path));
         let first = path.first().map_or(0, |h| h.ts_ns);
         v["path"] = path
             .iter()
@@ -121,5 +122,6 @@ pub fn stat_json(stats: &RunStats, mode: &str) -> Value {
         "lost": stats.lost(),
         "mode": mode,
         "stages": stages,
+        "namespaces": stats.hops.json(),
     })
 }

@@ -82,6 +82,8 @@ pub struct RunStats {
     pub sent: u64,
     pub replied: u64,
     pub stages: [Summary; 12],
+    /// With `-n`: per packet and namespace.
+    pub hops: super::hops::HopStats,
 }
 
 impl RunStats {
