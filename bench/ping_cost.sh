@@ -103,6 +103,38 @@ echo "## 1. TCP load ($DUR s of iperf3 over veth), probes at 1/s"
 load_run last
 load_run first
 
+# ns of BPF per received packet of one client run under the load: the
+# programs whose names start with $2 (on_ or calibrate_).
+alone_run() { # $1: NETSIGHT_PING_CALIBRATE value ("" for the real programs only)
+    NETSIGHT_PING_CALIBRATE=$1 ip netns exec "$A" "$BIN" ping -c 10.77.0.2 --mode pingpong -i 1000000 -t $((DUR + 6)) -o json >/dev/null &
+    pids+=($!); client=$!
+    sleep 3
+    ip netns exec "$B" iperf3 -s -D -1 >/dev/null 2>&1 || true; sleep 0.3
+    snapshot "$client" >"$tmp/b3"
+    ip netns exec "$A" iperf3 -c 10.77.0.2 -t "$DUR" -J >/dev/null
+    snapshot "$client" >"$tmp/a3"
+    wait "$client" || true
+    python3 - "$tmp/b3" "$tmp/a3" "$2" <<'PY'
+import sys
+def read(path):
+    return {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in open(path) if l.strip()}
+b, a, prefix = read(sys.argv[1]), read(sys.argv[2]), sys.argv[3]
+d = {n: (a[n][0] - b.get(n, (0, 0))[0], a[n][1] - b.get(n, (0, 0))[1]) for n in a if n.startswith(prefix)}
+recv = d.get("on_receive", d.get("calibrate_netif_receive_skb", (0, 1)))[1]
+print(f"{sum(ns for ns, _ in d.values()) / max(recv, 1):.1f}")
+PY
+}
+echo
+echo "### each set alone, alternated (no ordering effect: one program per tracepoint)"
+echo
+echo "| round | empty programs alone, ns/packet | ping programs alone, ns/packet | added, ns/packet |"
+echo "|---|---|---|---|"
+for round in 1 2 3; do
+    e=$(alone_run alone calibrate_)
+    r=$(alone_run "" on_)
+    echo "| $round | $e | $r | $(python3 -c "print(f'{$r - $e:.1f}')") |"
+done
+
 echo; echo "## 2. probes at 1000/s for 5 s, no load"
 ip netns exec "$A" "$BIN" ping -c 10.77.0.2 --mode pingpong -i 1000 -t 8 -o json >"$tmp/client2.json" 2>"$tmp/client2.err" &
 pids+=($!); client=$!

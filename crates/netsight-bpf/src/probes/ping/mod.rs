@@ -136,7 +136,7 @@ pub fn program_names() -> Vec<&'static str> {
 
 /// Set to `first` or `last` to also load empty programs that measure the
 /// floor cost of a program on each tracepoint used (bench/ping_cost.sh),
-/// attached before or after the real ones.
+/// attached before or after the real ones; `alone` attaches only them.
 pub const CALIBRATE_ENV: &str = "NETSIGHT_PING_CALIBRATE";
 
 /// The benchmark's empty programs, one per tracepoint used.
@@ -236,7 +236,7 @@ impl PingProbe {
             object: "ping",
             source,
         })?;
-        let calibrate = std::env::var_os(CALIBRATE_ENV).is_some();
+        let calibrate = std::env::var(CALIBRATE_ENV).is_ok_and(|v| !v.is_empty());
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
             let on = if name.starts_with("calibrate_") {
@@ -266,8 +266,15 @@ impl PingProbe {
         }
         // A tracepoint calls its programs in attach order: the benchmark
         // runs once with the empty programs first and once last.
-        let first = calibrate && std::env::var(CALIBRATE_ENV).is_ok_and(|v| v == "first");
+        let mode = std::env::var(CALIBRATE_ENV).unwrap_or_default();
+        let first = calibrate && mode == "first";
         let mut links = Vec::new();
+        if calibrate && mode == "alone" {
+            // The empty programs only: the floor measured with no other
+            // program on the tracepoints (the real ones load, unattached).
+            links.extend(attach_calibrators(&mut skel)?);
+            return Ok((skel, links));
+        }
         if first {
             links.extend(attach_calibrators(&mut skel)?);
         }

@@ -20,7 +20,7 @@
 //! arguments and result from the saved registers and finds the socket from
 //! the file descriptor (task -> fdtable -> file -> socket). Every syscall of
 //! the host pays for the tracepoint then, which the hooks say. What differs:
-//! socket ids are numbers of the tracer's own (top bit set) mapped from the
+//! socket ids are numbers of the tracer's own (bit 52 set) mapped from the
 //! socket's address, since the cookie helper needs a trusted pointer; a UDP
 //! socket's address reused before its entry ages out keeps the old id;
 //! sendmmsg/recvmmsg are walked from the lengths the kernel wrote back;
