@@ -14,7 +14,7 @@ const MAX_BARS: usize = 4096;
 
 const COLORS: [&str; 11] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1f77b4",
+    "#9c755f", "#bab0ac", "#6a3d9a",
 ];
 
 #[derive(Default)]
