@@ -199,6 +199,10 @@ pub struct Config {
     /// Requests awaiting a response per socket; the oldest is emitted as incomplete beyond
     /// (default 32).
     pub max_pending_per_socket: usize,
+    /// Bytes all sockets may hold at once in parser buffers and pending requests (each
+    /// counted at its most); beyond, the least recently used sockets are evicted (default
+    /// 64 MiB).
+    pub max_held_bytes: usize,
 }
 
 /// Most bytes one socket's parser holds, by length (HTTP: two heads of [`http1::MAX_HEAD`]
@@ -211,19 +215,22 @@ pub const MAX_PENDING_BYTES: usize = 1024;
 const SOCKET_OVERHEAD: usize = 256;
 
 impl Config {
-    /// The most memory a [`Tracker`] with these settings can hold, in bytes: every socket
-    /// full of buffered bytes and pending requests (typical use is far below: a few KiB per
-    /// busy socket). The defaults give about 800 MiB; lower `max_sockets` or
-    /// `max_pending_per_socket` for a smaller bound.
+    /// The most memory a [`Tracker`] with these settings can hold, in bytes: the held-bytes
+    /// budget (or every socket full, if that is less) plus each socket's bookkeeping (typical
+    /// use is far below: a few KiB per busy socket). The defaults give about 68 MiB.
     pub fn memory_bound(&self) -> usize {
-        self.max_sockets.max(1).saturating_mul(
+        let sockets = self.max_sockets.max(1);
+        let full = sockets.saturating_mul(
             MAX_PARSER_BYTES
-                + SOCKET_OVERHEAD
                 + self
                     .max_pending_per_socket
                     .max(1)
                     .saturating_mul(MAX_PENDING_BYTES),
-        )
+        );
+        // A feed may pass the budget by one socket's worth before eviction brings it back.
+        let one = MAX_PARSER_BYTES + self.max_pending_per_socket.max(1) * MAX_PENDING_BYTES;
+        full.min(self.max_held_bytes.saturating_add(one))
+            .saturating_add(sockets.saturating_mul(SOCKET_OVERHEAD))
     }
 }
 
@@ -234,6 +241,7 @@ impl Default for Config {
             timeout_ns: 10_000_000_000,
             max_sockets: 16384,
             max_pending_per_socket: 32,
+            max_held_bytes: 64 << 20,
         }
     }
 }

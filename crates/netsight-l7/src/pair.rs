@@ -136,6 +136,7 @@ pub(crate) mod reason {
     pub const TIMEOUT: &str = "no response within the timeout";
     pub const CLOSED: &str = "socket closed before the response";
     pub const EVICTED: &str = "socket evicted (too many sockets)";
+    pub const EVICTED_MEMORY: &str = "socket evicted (L7 memory budget full)";
     pub const TOO_MANY: &str = "too many requests pending on the socket";
     pub const RESP_LOST: &str = "response not parsed (bytes lost or malformed)";
     pub const SUPERSEDED: &str = "a later query reused the id";

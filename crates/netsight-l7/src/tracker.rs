@@ -116,8 +116,21 @@ enum State {
     Known(Box<Known>),
 }
 
+/// What a socket's state holds, for the memory budget: its parser's buffered bytes, its
+/// pending requests at their most ([`crate::MAX_PENDING_BYTES`] each), bytes held while
+/// detecting.
+fn held_by(state: &State) -> usize {
+    match state {
+        State::Known(k) => k.parser.buffered() + k.pairer.pending() * crate::MAX_PENDING_BYTES,
+        State::Detecting(_, Some(h)) => h.bytes.len(),
+        _ => 0,
+    }
+}
+
 struct Sock {
     tick: u64,
+    /// What this socket's state held at its last count ([`Tracker::recount`]).
+    held: usize,
     state: State,
     /// The `cap_seq` expected next ([`Tracker::feed_seq`]).
     next_seq: Option<u64>,
@@ -138,6 +151,8 @@ pub struct Tracker {
     /// Counts fed segments; each socket keeps the tick of its last one, so the least recently
     /// used have the smallest (found by a scan only when the map is full).
     tick: u64,
+    /// The sum of every socket's `held`, kept within `max_held_bytes`.
+    held_total: usize,
     stats: TrackerStats,
     events: Vec<Event>,
 }
@@ -153,6 +168,7 @@ impl Tracker {
             cfg,
             sockets: SocketMap::default(),
             tick: 0,
+            held_total: 0,
             stats,
             events: Vec::new(),
         }
@@ -165,6 +181,15 @@ impl Tracker {
 
     /// Feeds one segment; pushes the records it completes onto `out`.
     pub fn feed(&mut self, seg: &Segment, out: &mut Vec<L7Record>) {
+        self.feed_one(seg, out);
+        self.recount(seg.socket_id);
+        while self.held_total > self.cfg.max_held_bytes && !self.sockets.is_empty() {
+            let n = (self.sockets.len() / 16).max(1);
+            self.evict_oldest(n, reason::EVICTED_MEMORY, out);
+        }
+    }
+
+    fn feed_one(&mut self, seg: &Segment, out: &mut Vec<L7Record>) {
         let chunk = Chunk::of(seg);
         self.stats.segments += 1;
         self.stats.bytes += chunk.len;
@@ -175,13 +200,18 @@ impl Tracker {
         match self.sockets.get_mut(&id) {
             Some(s) => s.tick = tick,
             None => {
-                if self.sockets.len() >= self.cfg.max_sockets.max(1) {
-                    self.evict_oldest(out);
+                let max = self.cfg.max_sockets.max(1);
+                if self.sockets.len() >= max {
+                    // A sixteenth at once, at least down to one free slot: the scan that
+                    // finds them is paid once per many new sockets.
+                    let n = (self.sockets.len() / 16).max(self.sockets.len() + 1 - max);
+                    self.evict_oldest(n, reason::EVICTED, out);
                 }
                 self.sockets.insert(
                     id,
                     Sock {
                         tick,
+                        held: 0,
                         state: State::Detecting(0, None),
                         next_seq: None,
                     },
@@ -312,6 +342,7 @@ impl Tracker {
         let Some(sock) = self.sockets.remove(&socket_id) else {
             return;
         };
+        self.held_total -= sock.held;
         self.stats.sockets_closed += 1;
         self.retire(socket_id, sock, now_ns, reason::CLOSED, out);
     }
@@ -339,6 +370,7 @@ impl Tracker {
             k.pairer.drain(reason::LOST, &mut sink);
         }
         let _ = now_ns;
+        self.recount(socket_id);
     }
 
     /// Requests older than `timeout_ns` at `now_ns` are emitted as incomplete.
@@ -368,6 +400,11 @@ impl Tracker {
             };
             k.pairer.expire(deadline, answering, &mut sink);
         }
+        self.held_total = 0;
+        for sock in self.sockets.values_mut() {
+            sock.held = held_by(&sock.state);
+            self.held_total += sock.held;
+        }
     }
 
     /// A snapshot of the counters.
@@ -383,25 +420,33 @@ impl Tracker {
         s
     }
 
-    /// Makes room: evicts the least recently used sockets, a sixteenth of the map at once (at
-    /// least down to one free slot), so the scan that finds them is paid once per many new
-    /// sockets, not per socket.
-    fn evict_oldest(&mut self, out: &mut Vec<L7Record>) {
-        let keep = self.cfg.max_sockets.max(1) - 1;
-        let batch =
-            (self.sockets.len() / 16).max(self.sockets.len() - keep.min(self.sockets.len()));
-        if batch == 0 {
+    /// Evicts the `n` least recently used sockets (their pending requests are emitted with
+    /// reason `why`).
+    fn evict_oldest(&mut self, n: usize, why: &'static str, out: &mut Vec<L7Record>) {
+        let n = n.min(self.sockets.len());
+        if n == 0 {
             return;
         }
         let mut by_age: Vec<(u64, u64)> =
             self.sockets.iter().map(|(id, s)| (s.tick, *id)).collect();
-        by_age.select_nth_unstable(batch - 1);
-        for &(_, id) in &by_age[..batch] {
+        by_age.select_nth_unstable(n - 1);
+        for &(_, id) in &by_age[..n] {
             if let Some(sock) = self.sockets.remove(&id) {
+                self.held_total -= sock.held;
                 self.stats.sockets_evicted += 1;
-                self.retire(id, sock, 0, reason::EVICTED, out);
+                self.retire(id, sock, 0, why, out);
             }
         }
+    }
+
+    /// Counts again what one socket holds (after anything that may have changed it).
+    fn recount(&mut self, id: u64) {
+        let Some(s) = self.sockets.get_mut(&id) else {
+            return;
+        };
+        let now = held_by(&s.state);
+        self.held_total = self.held_total - s.held + now;
+        s.held = now;
     }
 
     fn retire(&mut self, id: u64, sock: Sock, now_ns: u64, why: &str, out: &mut Vec<L7Record>) {

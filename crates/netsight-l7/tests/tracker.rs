@@ -215,6 +215,38 @@ fn memory_stays_bounded() {
 }
 
 #[test]
+fn the_held_bytes_budget_evicts_the_least_recently_used() {
+    // Each socket holds one pending request and a partial second head (~1 KiB each).
+    let budget = 40 * 1024;
+    let cfg = Config {
+        max_held_bytes: budget,
+        ..Config::default()
+    };
+    let mut t = Tracker::new(cfg);
+    let mut out = Vec::new();
+    let partial = [b"GET /next HTTP/1.1\r\n".as_slice(), &[b'a'; 1000]].concat();
+    for id in 0..200u64 {
+        t.feed(&seg(id, id, Egress, GET, 0), &mut out);
+        t.feed(&seg(id, id, Egress, &partial, 0), &mut out);
+        let st = t.stats();
+        let held = st.buffered_bytes + st.pending_requests * netsight_l7::MAX_PENDING_BYTES as u64;
+        assert!(held <= budget as u64, "socket {id}: {held} held");
+    }
+    let st = t.stats();
+    assert!(st.sockets_evicted > 100, "{st:?}");
+    assert!(st.sockets_tracked < 40, "{st:?}");
+    // Every evicted socket's pending request came out incomplete, naming why; the newest
+    // sockets are the ones kept.
+    assert_eq!(out.len() as u64, st.sockets_evicted);
+    assert!(reasons(&out)
+        .iter()
+        .all(|r| *r == "socket evicted (L7 memory budget full)"));
+    let evicted: std::collections::BTreeSet<u64> = out.iter().map(|r| r.socket_id).collect();
+    assert!(!evicted.contains(&199) && evicted.contains(&0));
+    assert!(Config::default().memory_bound() < 80 << 20);
+}
+
+#[test]
 fn a_long_download_is_not_timed_out() {
     let cfg = Config {
         timeout_ns: 1_000,

@@ -74,6 +74,8 @@ impl Worker {
             redact: cfg.redact,
             timeout_ns: cfg.l7_timeout_ns,
             max_sockets: (cfg.max_sockets as usize / cfg.workers.max(1)).max(1),
+            // The budget is the tracer's: each worker's tracker holds its share.
+            max_held_bytes: netsight_l7::Config::default().max_held_bytes / cfg.workers.max(1),
             ..netsight_l7::Config::default()
         });
         Worker {
