@@ -103,6 +103,28 @@ fn backlog(ns: &str, dev: &str) -> Option<f64> {
     num.parse().ok()
 }
 
+/// A tbf queue on `dev` in `ns` (2 mbit/s = 250 kB/s; 12 kB holds up to
+/// ~48 ms), kept standing by a UDP filler to `dst` at twice the rate
+/// (bounded: 5 s). Returns the filler, to kill when done.
+fn standing_queue(ns: &str, dev: &str, dst: &str) -> std::process::Child {
+    sh(&[
+        "tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", "2mbit", "burst", "4kb",
+        "limit", "12kb",
+    ]);
+    let filler = format!(
+        "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         end=time.time()+5\nwhile time.time()<end:\n s.sendto(b'x'*1000,('{dst}',9))\n time.sleep(0.002)"
+    );
+    let fill = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &filler])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("filler");
+    std::thread::sleep(Duration::from_millis(500));
+    fill
+}
+
 #[test]
 fn a_tbf_standing_queue_shows_in_tx_qdisc_only() {
     require_root!();
@@ -112,20 +134,7 @@ fn a_tbf_standing_queue_shows_in_tx_qdisc_only() {
     let _server = PingServer::start(&net);
     // 2 mbit/s = 250 kB/s; a 12 kB queue holds up to ~48 ms.
     let rate = 250_000.0;
-    sh(&[
-        "tc", "-n", &net.a, "qdisc", "add", "dev", &va, "root", "tbf", "rate", "2mbit", "burst",
-        "4kb", "limit", "12kb",
-    ]);
-    // A UDP filler at twice the rate keeps the queue standing (bounded: 5 s).
-    let filler = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-                  end=time.time()+5\nwhile time.time()<end:\n s.sendto(b'x'*1000,('10.77.0.2',9))\n time.sleep(0.002)";
-    let mut fill = Command::new("ip")
-        .args(["netns", "exec", &net.a, "python3", "-c", filler])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("filler");
-    std::thread::sleep(Duration::from_millis(500));
+    let mut fill = standing_queue(&net.a, &va, NetPair::ADDR_B);
     let sampler = {
         let (ns, dev) = (net.a.clone(), va.clone());
         std::thread::spawn(move || {
@@ -395,19 +404,7 @@ fn with_n_a_queue_in_the_far_namespace_shows_in_that_namespace_only() {
     let (ns_a, ns_b) = (netns_inode(&net.a), netns_inode(&net.b));
     // A standing tbf queue on b's way back to a: the kernel's echo reply
     // waits in b's qdisc (net_dev_queue .. net_dev_start_xmit, both in b).
-    sh(&[
-        "tc", "-n", &net.b, "qdisc", "add", "dev", &vb, "root", "tbf", "rate", "2mbit", "burst",
-        "4kb", "limit", "12kb",
-    ]);
-    let filler = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-                  end=time.time()+5\nwhile time.time()<end:\n s.sendto(b'x'*1000,('10.77.0.1',9))\n time.sleep(0.002)";
-    let mut fill = Command::new("ip")
-        .args(["netns", "exec", &net.b, "python3", "-c", filler])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("filler");
-    std::thread::sleep(Duration::from_millis(500));
+    let mut fill = standing_queue(&net.b, &vb, NetPair::ADDR_A);
     let (probes, stat) = client(
         &net,
         &["--mode", "pingpong", "-n", "-C", "10", "-i", "100000"],

@@ -170,26 +170,12 @@ impl HopStats {
                 json!({
                     "packet": packet_name(r.packet),
                     "netns": r.netns,
-                    "inside_us": summary_json(&r.inside),
-                    "to_next_us": summary_json(&r.to_next),
+                    "inside_us": r.inside.json(),
+                    "to_next_us": r.to_next.json(),
                 })
             })
             .collect()
     }
-}
-
-pub fn summary_json(s: &Summary) -> Value {
-    if s.count() == 0 {
-        return Value::Null;
-    }
-    let r = |v: f64| (v * 10.0).round() / 10.0;
-    json!({
-        "min": r(s.min()),
-        "avg": r(s.avg()),
-        "max": r(s.max()),
-        "p99": r(s.quantile(0.99)),
-        "count": s.count(),
-    })
 }
 
 /// The `-n` table of the text summary.

@@ -101,19 +101,7 @@ pub fn stages_json() -> Value {
 pub fn stat_json(stats: &RunStats, mode: &str) -> Value {
     let mut stages = Map::new();
     for s in Stage::ALL {
-        let sum = stats.stage(s);
-        let v = if sum.count() == 0 {
-            Value::Null
-        } else {
-            json!({
-                "min": round(sum.min()),
-                "avg": round(sum.avg()),
-                "max": round(sum.max()),
-                "p99": round(sum.quantile(0.99)),
-                "count": sum.count(),
-            })
-        };
-        stages.insert(s.name().into(), v);
+        stages.insert(s.name().into(), stats.stage(s).json());
     }
     json!({
         "type": "stat",

@@ -61,6 +61,21 @@ impl Summary {
         self.sum / self.count.max(1) as f64
     }
 
+    /// `{"min","avg","max","p99","count"}` in us to 0.1, or null when empty.
+    pub fn json(&self) -> serde_json::Value {
+        if self.count == 0 {
+            return serde_json::Value::Null;
+        }
+        let r = |v: f64| (v * 10.0).round() / 10.0;
+        serde_json::json!({
+            "min": r(self.min()),
+            "avg": r(self.avg()),
+            "max": r(self.max()),
+            "p99": r(self.quantile(0.99)),
+            "count": self.count,
+        })
+    }
+
     /// The upper edge of the bucket holding the q-quantile, within [min, max].
     pub fn quantile(&self, q: f64) -> f64 {
         let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
