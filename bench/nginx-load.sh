@@ -22,11 +22,12 @@ http {
     server { listen 127.0.0.1:$NGINX_PORT; location / { return 200 "netsight bench\n"; } }
 }
 CONF
-    nginx -c "$tmp/nginx.conf" -p "$tmp"
+    ${PIN:+taskset -c 1} nginx -c "$tmp/nginx.conf" -p "$tmp"
     sleep 0.5
 }
 
 stop_nginx() { [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true; }
 
 # rps: requests/s of wrk -t1 -c32 for DUR seconds.
-rps() { wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$NGINX_PORT/" | awk '/Requests\/sec/ {print $2}'; }
+# With PIN=1, nginx runs on CPU 1 and wrk on CPU 0 (less scheduler noise).
+rps() { ${PIN:+taskset -c 0} wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$NGINX_PORT/" | awk '/Requests\/sec/ {print $2}'; }

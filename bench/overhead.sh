@@ -57,21 +57,25 @@ stop_monitor() { kill -INT "$mon_pid"; wait "$mon_pid" || true; mon_pid=; }
 monitors=(stat bpftrace trace agent)
 echo "## Side-by-side overhead ($(date -u +%F), $(uname -r), $(nproc) cores, load average before: $(cut -d" " -f1-3 /proc/loadavg))"
 echo
-echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback; every round runs each case once, in this order:"
+echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback${PIN:+ (nginx pinned to CPU 1, wrk to CPU 0)}; every round runs each case once, in this order, each monitored run between two unmonitored ones (ratio: to their mean; the none column is the round's first):"
 echo
 echo "| round | none (req/s) | $(printf '%s | ' "${monitors[@]}" | sed 's/ | $//') |"
 echo "|---|---|$(printf -- '---|%.0s' "${monitors[@]}")"
 declare -A ratios
+# Each monitored run is bracketed by unmonitored ones and compared with
+# their mean: a drift of the machine during the round cancels out.
 for r in $(seq 1 "$ROUNDS"); do
-    none=$(rps)
-    row="| $r | $none |"
+    before=$(rps)
+    row="| $r | $before |"
     for m in "${monitors[@]}"; do
         monitor "$m"
         with=$(rps)
         stop_monitor
-        ratio=$(python3 -c "print(f'{$with/$none:.4f}')")
+        after=$(rps)
+        ratio=$(python3 -c "print(f'{2 * $with / ($before + $after):.4f}')")
         ratios[$m]+="$ratio "
         row+=" $with ($ratio) |"
+        before=$after
     done
     echo "$row"
 done
