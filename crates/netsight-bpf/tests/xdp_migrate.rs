@@ -1,5 +1,6 @@
-//! Pinned state of the first layout (rules in LPM tries `bl_v4`/`bl_v6`) is
-//! upgraded in place by the next command: rules keep their hit counts, the
+//! Pinned state of older layouts is upgraded in place by the next command:
+//! the first layout (rules in LPM tries `bl_v4`/`bl_v6`) and the second
+//! (prefix hashes, no compact IPv4 table). Rules keep their hit counts, the
 //! attachment stays, and its link then filters with the new maps (root only;
 //! skipped when a real blacklist is pinned on this host).
 
@@ -32,7 +33,7 @@ fn old_map(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapHandle
     // SAFETY: an all-zero bpf_map_create_opts is valid; sz is set below.
     let mut opts: libbpf_sys::bpf_map_create_opts = unsafe { std::mem::zeroed() };
     opts.sz = std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _;
-    if ty == MapType::LpmTrie {
+    if ty == MapType::LpmTrie || ty == MapType::Hash {
         opts.map_flags = libbpf_sys::BPF_F_NO_PREALLOC;
     }
     let mut map = MapHandle::create(ty, Some(name), key, value, max, &opts).unwrap();
@@ -77,8 +78,30 @@ fn send_from(dev: &str, src: Ipv4Addr) {
     unsafe { libc::close(fd) };
 }
 
+/// Which older layout the test pins before upgrading.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// LPM tries.
+    First,
+    /// Per-length prefix hashes and the length bitmap, no pfx4_table.
+    Second,
+}
+
 #[test]
 fn first_layout_is_upgraded_in_place() {
+    upgrade_case(Layout::First);
+}
+
+#[test]
+fn second_layout_gains_the_compact_table_in_place() {
+    upgrade_case(Layout::Second);
+}
+
+/// Both cases pin at the one state path: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn upgrade_case(layout: Layout) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root");
@@ -105,6 +128,18 @@ fn first_layout_is_upgraded_in_place() {
         "name",
         "m1",
     ]);
+    // No IPv6 on the pair: its router solicitations would be counted too.
+    for conf in ["all", "default", "m0", "m1"] {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{conf}.disable_ipv6=1"),
+        ]);
+    }
     sh(&["ip", "-n", &ns.0, "link", "set", "m0", "up"]);
     sh(&["ip", "-n", &ns.0, "link", "set", "m1", "up"]);
 
@@ -112,9 +147,22 @@ fn first_layout_is_upgraded_in_place() {
     std::thread::spawn(move || {
         in_netns(&name);
         std::fs::create_dir_all(STATE).unwrap();
-        // The first layout, with one rule in slot 5 that has 11 hits.
-        let v4 = old_map("bl_v4", MapType::LpmTrie, 8, 4, MAX_RULES);
-        old_map("bl_v6", MapType::LpmTrie, 20, 4, MAX_RULES);
+        // The old layout, with one rule in slot 5 that has 11 hits.
+        let v4 = match layout {
+            Layout::First => {
+                old_map("bl_v6", MapType::LpmTrie, 20, 4, MAX_RULES);
+                old_map("bl_v4", MapType::LpmTrie, 8, 4, MAX_RULES)
+            }
+            Layout::Second => {
+                old_map("pfx_v6", MapType::Hash, 20, 4, MAX_RULES);
+                let lens = old_map("pfx_lens", MapType::Array, 4, 32, 1);
+                let mut bits = (1u64 << 24).to_ne_bytes().to_vec();
+                bits.resize(32, 0);
+                lens.update(&0u32.to_ne_bytes(), &bits, MapFlags::ANY)
+                    .unwrap();
+                old_map("pfx_v4", MapType::Hash, 8, 4, MAX_RULES)
+            }
+        };
         let hits = old_map("rule_hits", MapType::PercpuArray, 4, 8, MAX_RULES);
         old_map("iface_stats", MapType::PercpuArray, 4, 16, 64);
         let table = old_map("iface_table", MapType::Array, 4, 32, 64);
@@ -149,6 +197,7 @@ fn first_layout_is_upgraded_in_place() {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert!(!Path::new(STATE).join("bl_v4").exists());
             assert!(Path::new(STATE).join("pfx_v4").exists());
+            assert!(Path::new(STATE).join("pfx4_table").exists());
             let rules = bl.rule_hits().unwrap();
             assert_eq!(rules.len(), 1);
             assert_eq!(rules[0].cidr.to_string(), "198.51.100.0/24");

@@ -334,3 +334,102 @@ fn matches_a_reference_longest_prefix_match() {
     }
     assert_eq!(bl.iface_counters(prog.slot()).unwrap(), (passed, dropped));
 }
+
+/// xdp.h's home bucket of an IPv4 key in the compact table (mirrored here
+/// only to build keys that collide on purpose).
+fn home_bucket(addr: Ipv4Addr, len: u8) -> u32 {
+    let word = u32::from_ne_bytes(addr.octets());
+    let x = (u64::from(len) << 32 | u64::from(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 48) as u32
+}
+
+/// Thousands of IPv4 rules added and half of them removed again (tombstones
+/// in the table), plus a crowd of rules that all hash to one bucket, more
+/// than its probe window holds (spilled to pfx_v4): every verdict and every
+/// hit count still equals a reference longest-prefix match.
+#[test]
+fn the_compact_table_matches_the_reference_through_deletes_and_spills() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let lens = [8u8, 16, 20, 24, 26, 30, 32];
+    let mut rules = std::collections::BTreeSet::new();
+    while rules.len() < 6000 {
+        let a = 0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff);
+        let l = lens[(rng.next() % lens.len() as u64) as usize];
+        rules.insert(masked_v4(a, l));
+    }
+    // 40 /32s sharing one home bucket: 32 fit in its 4-bucket window (other
+    // keys may take some of it too), the rest spill.
+    let target = home_bucket(Ipv4Addr::new(10, 200, 0, 0), 32);
+    let crowd: Vec<Cidr> = (0..1u32 << 24)
+        .map(|x| Ipv4Addr::from(0x0a00_0000 | x))
+        .filter(|a| home_bucket(*a, 32) == target)
+        .take(40)
+        .map(|a| masked_v4(u32::from(a), 32))
+        .collect();
+    assert_eq!(crowd.len(), 40, "colliding keys");
+    let all: Vec<Cidr> = rules.iter().copied().chain(crowd.iter().copied()).collect();
+    let bl = Blacklist::private().unwrap();
+    bl.add(&all).unwrap();
+    let spilled = bl.spilled().unwrap();
+    assert!(spilled >= 8, "the crowd spills: {spilled}");
+    // Remove every other rule, crowd included.
+    let gone: Vec<Cidr> = all.iter().copied().step_by(2).collect();
+    let kept: Vec<Cidr> = all.iter().copied().skip(1).step_by(2).collect();
+    bl.remove(&gone).unwrap();
+    let prog = bl.test_program(0).unwrap();
+    let mut want = std::collections::HashMap::<Cidr, u64>::new();
+    let mut sources: Vec<Ipv4Addr> = crowd.iter().map(first_v4).collect();
+    for _ in 0..4000 {
+        sources.push(Ipv4Addr::from(
+            0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff),
+        ));
+    }
+    let (mut dropped, mut passed) = (0, 0);
+    for src in sources {
+        let longest = kept
+            .iter()
+            .filter(|c| c.contains(src.into()))
+            .max_by_key(|c| c.prefix_len());
+        let verdict = run_from(&prog, src.into());
+        match longest {
+            Some(c) => {
+                assert_eq!(verdict, Verdict::Drop, "{src} is in {c}");
+                *want.entry(*c).or_default() += 1;
+                dropped += 1;
+            }
+            None => {
+                assert_eq!(verdict, Verdict::Pass, "{src} matches nothing left");
+                passed += 1;
+            }
+        }
+    }
+    assert!(
+        dropped > 500 && passed > 500,
+        "{dropped} dropped, {passed} passed"
+    );
+    for r in bl.rule_hits().unwrap() {
+        assert_eq!(
+            r.hits,
+            want.get(&r.cidr).copied().unwrap_or(0),
+            "{}",
+            r.cidr
+        );
+    }
+    // Emptied, nothing is left spilled or matched.
+    bl.remove(&kept).unwrap();
+    assert_eq!(bl.spilled().unwrap(), 0);
+    for c in &crowd {
+        assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Pass, "{c}");
+    }
+}
+
+fn first_v4(c: &Cidr) -> Ipv4Addr {
+    match c {
+        Cidr::V4 { addr, .. } => *addr,
+        Cidr::V6 { .. } => unreachable!("IPv4 rules only"),
+    }
+}

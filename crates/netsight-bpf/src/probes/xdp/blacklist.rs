@@ -14,6 +14,7 @@ use super::error::{Result, XdpError};
 use super::migrate;
 use super::program::{self, MapSource, Maps};
 use super::raw;
+use super::table::{Placed, V4Table};
 
 /// One rule and its exact hit count (summed over CPUs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub struct Blacklist {
     pub(crate) maps: Maps,
     pub(crate) dir: Option<StateDir>,
     ncpus: usize,
+    v4_table: V4Table,
 }
 
 impl Blacklist {
@@ -90,7 +92,13 @@ impl Blacklist {
     fn new(maps: Maps, dir: Option<StateDir>) -> Result<Blacklist> {
         let ncpus =
             libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
-        Ok(Blacklist { maps, dir, ncpus })
+        let v4_table = V4Table::map(&maps.v4_table)?;
+        Ok(Blacklist {
+            maps,
+            dir,
+            ncpus,
+            v4_table,
+        })
     }
 
     pub fn is_pinned(&self) -> bool {
@@ -170,6 +178,8 @@ impl Blacklist {
                     MapFlags::NO_EXIST,
                 )
                 .map_err(|e| XdpError::bpf(format!("adding {cidr}"), e))?;
+            // The table entry makes it live for the program (pfx_v4 is the record).
+            self.place_v4(cidr, slot)?;
             used[next] = true;
             outcome.added += 1;
         }
@@ -186,6 +196,8 @@ impl Blacklist {
         let mut removed = 0;
         let unique: HashSet<&Cidr> = cidrs.iter().collect();
         for &cidr in &unique {
+            // Out of the table first: the program stops matching it now.
+            self.unplace_v4(cidr)?;
             self.prefixes(cidr)
                 .delete(&raw::prefix_key(cidr))
                 .map_err(|e| XdpError::bpf(format!("removing {cidr}"), e))?;
@@ -196,6 +208,63 @@ impl Blacklist {
         let left = existing.keys().filter(|c| !unique.contains(c));
         self.write_lens(left)?;
         Ok(removed)
+    }
+
+    /// An IPv4 rule into the compact table, or counted as spilled (then the
+    /// program looks in pfx_v4 too).
+    fn place_v4(&self, cidr: &Cidr, slot: u32) -> Result<()> {
+        let Cidr::V4 { addr, len } = cidr else {
+            return Ok(());
+        };
+        if self.v4_table.insert(raw::v4_word(*addr), *len, slot) == Placed::Spilled {
+            self.add_spilled(1)?;
+        }
+        Ok(())
+    }
+
+    fn unplace_v4(&self, cidr: &Cidr) -> Result<()> {
+        let Cidr::V4 { addr, len } = cidr else {
+            return Ok(());
+        };
+        if !self.v4_table.remove(raw::v4_word(*addr), *len) {
+            self.add_spilled(-1)?;
+        }
+        Ok(())
+    }
+
+    /// IPv4 rules only in pfx_v4, as the program sees the count.
+    pub fn spilled(&self) -> Result<u64> {
+        let v = self
+            .maps
+            .v4_meta
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("reading pfx4_meta", e))?
+            .unwrap_or_default();
+        Ok(raw::u64_at(&v, 0))
+    }
+
+    fn add_spilled(&self, delta: i64) -> Result<()> {
+        let n = self.spilled()?.saturating_add_signed(delta);
+        self.maps
+            .v4_meta
+            .update(&0u32.to_ne_bytes(), &n.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| XdpError::bpf("writing pfx4_meta", e))
+    }
+
+    /// Puts every IPv4 rule of pfx_v4 into a table that was just created
+    /// (state pinned before the table existed): rules the table already
+    /// holds are left as they are.
+    pub(super) fn fill_v4_table(&self) -> Result<usize> {
+        let mut placed = 0;
+        for (cidr, slot) in read_rules(&[(&self.maps.v4, "pfx_v4")])? {
+            if let Cidr::V4 { addr, len } = cidr {
+                if self.v4_table.find(raw::v4_word(addr), len).is_none() {
+                    self.place_v4(&cidr, slot)?;
+                    placed += 1;
+                }
+            }
+        }
+        Ok(placed)
     }
 
     /// Publishes which prefix lengths the program must try.

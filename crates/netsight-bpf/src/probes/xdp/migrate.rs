@@ -31,8 +31,50 @@ pub struct Upgraded {
     pub links: usize,
 }
 
-/// Upgrades `dir` if it holds the first layout; says so on stderr.
+/// Upgrades `dir` if it holds an older layout; says so on stderr.
 pub fn upgrade_if_old(dir: &StateDir) -> Result<Option<Upgraded>> {
+    let first = upgrade_first_layout(dir)?;
+    let table = add_v4_table(dir)?;
+    Ok(first.or(table))
+}
+
+/// Every pinned link gets a program instance on the current maps.
+fn relink_all(dir: &StateDir, bl: &Blacklist) -> Result<usize> {
+    let mut links = 0;
+    for (slot, _) in bl.table()? {
+        if pinned_link_live(dir, slot) {
+            let (prog, _) = program::load(slot, MapSource::Pinned(dir))?;
+            swap_program(&dir.link(slot), prog.as_fd().as_raw_fd())?;
+            links += 1;
+        }
+    }
+    Ok(links)
+}
+
+/// State pinned before the compact IPv4 table existed: create and pin it,
+/// fill it from pfx_v4 (which older instances keep reading, and which stays
+/// the record), then move every link to an instance that uses it.
+fn add_v4_table(dir: &StateDir) -> Result<Option<Upgraded>> {
+    let missing = |d: &StateDir| d.map("pfx_v4").exists() && !d.map("pfx4_table").exists();
+    if !missing(dir) {
+        return Ok(None);
+    }
+    let _lock = dir.lock()?;
+    if !missing(dir) {
+        return Ok(None);
+    }
+    let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
+    let bl = Blacklist::from_pinned(maps, dir.clone())?;
+    let rules = bl.fill_v4_table()?;
+    let links = relink_all(dir, &bl)?;
+    eprintln!(
+        "netsight: added the compact IPv4 table to the pinned XDP blacklist in {} ({rules} IPv4 rules, {links} attachments moved to it)",
+        dir.path.display()
+    );
+    Ok(Some(Upgraded { rules, links }))
+}
+
+fn upgrade_first_layout(dir: &StateDir) -> Result<Option<Upgraded>> {
     if !OLD_MAP_NAMES.iter().any(|n| dir.map(n).exists()) {
         return Ok(None);
     }
@@ -54,14 +96,8 @@ pub fn upgrade_if_old(dir: &StateDir) -> Result<Option<Upgraded>> {
     let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
     let bl = Blacklist::from_pinned(maps, dir.clone())?;
     bl.restore_rules(&rules)?;
-    let mut links = 0;
-    for (slot, _) in bl.table()? {
-        if pinned_link_live(dir, slot) {
-            let (prog, _) = program::load(slot, MapSource::Pinned(dir))?;
-            swap_program(&dir.link(slot), prog.as_fd().as_raw_fd())?;
-            links += 1;
-        }
-    }
+    bl.fill_v4_table()?;
+    let links = relink_all(dir, &bl)?;
     for name in OLD_MAP_NAMES {
         bpffs::remove_if_exists(&dir.map(name))?;
     }

@@ -19,6 +19,7 @@ mod migrate;
 mod program;
 mod raw;
 mod run_stats;
+mod table;
 mod test_run;
 
 pub use attach::{current_netns, ifindex_of, Attachment, IfaceStats, XdpMode};

@@ -31,6 +31,56 @@ struct {
 	__type(value, struct prefix_lens);
 } pfx_lens SEC(".maps");
 
+/* Written by user space through mmap, one 8-byte store per entry, so the
+ * program reads an entry whole or not at all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PFX4_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct pfx4_bucket);
+} pfx4_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pfx4_meta);
+} pfx4_meta SEC(".maps");
+
+static __always_inline __u32 pfx4_home(__u32 addr, __u32 len)
+{
+	return (((__u64)len << 32 | addr) * PFX4_HASH_MUL) >> (64 - 16);
+}
+
+/* 1 and the rule's slot if (len, addr) is in the table, 0 if not. */
+static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 *slot)
+{
+	__u64 want = PFX4_VALID | ((__u64)len << PFX4_LEN_SHIFT) | addr;
+	__u32 home = pfx4_home(addr, len);
+
+	for (int p = 0; p < PFX4_PROBES; p++) {
+		__u32 key = (home + p) & (PFX4_BUCKETS - 1);
+		struct pfx4_bucket *b = bpf_map_lookup_elem(&pfx4_table, &key);
+		bool open = false;
+
+		if (!b)
+			return 0;
+		for (int w = 0; w < PFX4_WAYS; w++) {
+			__u64 e = *(volatile __u64 *)&b->e[w];
+
+			if ((e & PFX4_KEY_MASK) == want) {
+				*slot = (e >> PFX4_SLOT_SHIFT) & (XDP_MAX_RULES - 1);
+				return 1;
+			}
+			open |= e == 0;
+		}
+		if (open)
+			return 0;
+	}
+	return 0;
+}
+
 /* Index of the highest set bit of x != 0: smear it down, count the ones.
  * Branch-free on purpose: branches here multiply the paths the verifier
  * explores per loop iteration past its limit; and clang 14 cannot lower
@@ -73,28 +123,43 @@ static __always_inline struct prefix_lens *lens_in_use(void)
 	return bpf_map_lookup_elem(&pfx_lens, &zero);
 }
 
-/* The rule slot of the longest IPv4 prefix holding saddr, or NULL. */
-static __always_inline __u32 *match_v4(__be32 saddr)
+static __always_inline bool v4_spilled(void)
+{
+	__u32 zero = 0;
+	struct pfx4_meta *m = bpf_map_lookup_elem(&pfx4_meta, &zero);
+
+	return m && m->spilled;
+}
+
+/* The rule slot of the longest IPv4 prefix holding saddr: 1 and *slot, or 0. */
+static __always_inline int match_v4(__be32 saddr, __u32 *slot)
 {
 	struct prefix_lens *lens = lens_in_use();
+	bool spilled = v4_spilled();
 	struct pfx_v4_key key;
 	__u64 left;
 
 	if (!lens)
-		return NULL;
+		return 0;
 	left = lens->v4 & ((1ULL << 33) - 1); /* /0 .. /32 */
 	for (int i = 0; i <= 32 && left; i++) {
 		__u32 len = top_bit(left);
-		__u32 *slot;
+		__u32 *found;
 
 		left &= ~(1ULL << len);
-		key.prefixlen = len;
 		key.addr = saddr & mask32(len);
-		slot = bpf_map_lookup_elem(&pfx_v4, &key);
-		if (slot)
-			return slot;
+		if (pfx4_find(key.addr, len, slot))
+			return 1;
+		if (!spilled)
+			continue;
+		key.prefixlen = len;
+		found = bpf_map_lookup_elem(&pfx_v4, &key);
+		if (found) {
+			*slot = *found;
+			return 1;
+		}
 	}
-	return NULL;
+	return 0;
 }
 
 /* One word of the IPv6 length bitmap: lengths base .. base+63. */

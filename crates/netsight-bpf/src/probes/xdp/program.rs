@@ -14,13 +14,15 @@ use super::error::{Result, XdpError};
 use super::raw;
 use super::skel::XdpSkelBuilder;
 
-pub const MAP_NAMES: [&str; 6] = [
+pub const MAP_NAMES: [&str; 8] = [
     "pfx_v4",
     "pfx_v6",
     "pfx_lens",
     "rule_hits",
     "iface_stats",
     "iface_table",
+    "pfx4_table",
+    "pfx4_meta",
 ];
 
 /// The shared maps, as owned descriptors (valid without the skeleton).
@@ -32,6 +34,8 @@ pub struct Maps {
     pub hits: MapHandle,
     pub iface_stats: MapHandle,
     pub iface_table: MapHandle,
+    pub v4_table: MapHandle,
+    pub v4_meta: MapHandle,
 }
 
 /// Where an instance gets its maps from.
@@ -60,6 +64,8 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
             raw::MAX_RULES,
         ),
         "pfx_lens" => (MapType::Array, 4, raw::PREFIX_LENS_SIZE, 1),
+        "pfx4_table" => (MapType::Array, 4, raw::PFX4_BUCKET_SIZE, raw::PFX4_BUCKETS),
+        "pfx4_meta" => (MapType::Array, 4, raw::PFX4_META_SIZE, 1),
         "rule_hits" => (MapType::PercpuArray, 4, 8, raw::MAX_RULES),
         "iface_stats" => (
             MapType::PercpuArray,
@@ -116,6 +122,8 @@ impl Maps {
             hits: open("rule_hits")?,
             iface_stats: open("iface_stats")?,
             iface_table: open("iface_table")?,
+            v4_table: open("pfx4_table")?,
+            v4_meta: open("pfx4_meta")?,
         })
     }
 
@@ -130,6 +138,8 @@ impl Maps {
             "pfx_lens" => &self.lens,
             "rule_hits" => &self.hits,
             "iface_stats" => &self.iface_stats,
+            "pfx4_table" => &self.v4_table,
+            "pfx4_meta" => &self.v4_meta,
             _ => &self.iface_table,
         }
     }
@@ -171,6 +181,8 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         &mut open.maps.rule_hits,
         &mut open.maps.iface_stats,
         &mut open.maps.iface_table,
+        &mut open.maps.pfx4_table,
+        &mut open.maps.pfx4_meta,
     ] {
         let name = map.name().to_string_lossy().into_owned();
         let res = match &maps {
@@ -206,6 +218,8 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         hits: dup(&skel.maps.rule_hits, "rule_hits")?,
         iface_stats: dup(&skel.maps.iface_stats, "iface_stats")?,
         iface_table: dup(&skel.maps.iface_table, "iface_table")?,
+        v4_table: dup(&skel.maps.pfx4_table, "pfx4_table")?,
+        v4_meta: dup(&skel.maps.pfx4_meta, "pfx4_meta")?,
     };
     let prog = skel
         .progs

@@ -23,6 +23,43 @@ pub const IFACE_ENTRY_SIZE: u32 = 32;
 pub const MAX_RULES: u32 = 1 << 18;
 pub const MAX_IFACES: u32 = 64;
 
+/// The compact IPv4 table (xdp.h: `struct pfx4_bucket`, PFX4_*).
+pub const PFX4_BUCKETS: u32 = 1 << 16;
+pub const PFX4_WAYS: usize = 8;
+pub const PFX4_PROBES: u32 = 4;
+pub const PFX4_BUCKET_SIZE: u32 = 8 * PFX4_WAYS as u32;
+pub const PFX4_META_SIZE: u32 = 8;
+pub const PFX4_VALID: u64 = 1 << 63;
+pub const PFX4_TOMBSTONE: u64 = 1;
+const PFX4_SLOT_SHIFT: u32 = 38;
+const PFX4_LEN_SHIFT: u32 = 32;
+pub const PFX4_KEY_MASK: u64 = PFX4_VALID | (0x3F << PFX4_LEN_SHIFT) | 0xFFFF_FFFF;
+const PFX4_HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The address of an IPv4 prefix as the program loads it from a packet: the
+/// network-order bytes read as a native u32.
+pub fn v4_word(addr: std::net::Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(addr.octets())
+}
+
+/// The table entry of a /len rule at `slot` (the key bits and the slot).
+pub fn pfx4_entry(word: u32, len: u8, slot: u32) -> u64 {
+    PFX4_VALID
+        | (u64::from(slot & (MAX_RULES - 1)) << PFX4_SLOT_SHIFT)
+        | (u64::from(len) << PFX4_LEN_SHIFT)
+        | u64::from(word)
+}
+
+pub fn pfx4_slot(entry: u64) -> u32 {
+    ((entry >> PFX4_SLOT_SHIFT) as u32) & (MAX_RULES - 1)
+}
+
+/// The home bucket of a key (prefix_match.bpf.h's pfx4_home).
+pub fn pfx4_home(word: u32, len: u8) -> u32 {
+    let x = (u64::from(len) << 32 | u64::from(word)).wrapping_mul(PFX4_HASH_MUL);
+    (x >> (64 - 16)) as u32
+}
+
 /// The key of a rule in pfx_v4 / pfx_v6 (the same bytes as the LPM trie
 /// keys of netsight's first layout, which migration relies on).
 pub fn prefix_key(cidr: &Cidr) -> Vec<u8> {

@@ -47,16 +47,16 @@ struct {
 	__type(value, struct iface_entry);
 } iface_table SEC(".maps");
 
-/* Returns the rule slot matching the packet's source, or NULL. Every read is
+/* 1 and the rule slot matching the packet's source, or 0. Every read is
  * bounds-checked against data_end; a short frame simply matches nothing. */
-static __always_inline __u32 *match_source(void *data, void *data_end)
+static __always_inline int match_source(void *data, void *data_end, __u32 *slot)
 {
 	struct ethhdr *eth = data;
 	void *l3 = eth + 1;
 	__u16 proto;
 
 	if (l3 > data_end)
-		return NULL;
+		return 0;
 	proto = eth->h_proto;
 
 #pragma unroll
@@ -66,7 +66,7 @@ static __always_inline __u32 *match_source(void *data, void *data_end)
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(tag + 1) > data_end)
-			return NULL;
+			return 0;
 		proto = tag->proto;
 		l3 = tag + 1;
 	}
@@ -75,19 +75,24 @@ static __always_inline __u32 *match_source(void *data, void *data_end)
 		struct iphdr *ip = l3;
 
 		if ((void *)(ip + 1) > data_end || ip->version != 4)
-			return NULL;
-		return match_v4(ip->saddr);
+			return 0;
+		return match_v4(ip->saddr, slot);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 		__be32 saddr[4];
+		__u32 *found;
 
 		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
-			return NULL;
+			return 0;
 		__builtin_memcpy(saddr, &ip6->saddr, sizeof(saddr));
-		return match_v6(saddr);
+		found = match_v6(saddr);
+		if (!found)
+			return 0;
+		*slot = *found;
+		return 1;
 	}
-	return NULL;
+	return 0;
 }
 
 SEC("xdp")
@@ -95,19 +100,17 @@ int netsight_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 slot = iface_slot;
+	__u32 slot = iface_slot, rule;
 	struct iface_counters *ifc;
-	__u32 *rule;
 	__u64 *hits;
 
 	ifc = bpf_map_lookup_elem(&iface_stats, &slot);
-	rule = match_source(data, data_end);
-	if (!rule) {
+	if (!match_source(data, data_end, &rule)) {
 		if (ifc)
 			ifc->passed++;
 		return XDP_PASS;
 	}
-	hits = bpf_map_lookup_elem(&rule_hits, rule);
+	hits = bpf_map_lookup_elem(&rule_hits, &rule);
 	if (hits)
 		(*hits)++;
 	if (ifc)

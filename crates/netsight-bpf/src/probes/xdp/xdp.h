@@ -22,6 +22,35 @@ struct pfx_v6_key {
 	__be32 addr[4];
 };
 
+/* The compact IPv4 table the program looks rules up in: buckets of
+ * PFX4_WAYS entries, one cache line each, so a spread flood pays one miss
+ * per length tried instead of a hash bucket and an element. A key lives in
+ * its home bucket or one of the next PFX4_PROBES - 1; a bucket with an
+ * empty entry ends the search. pfx_v4 stays the record of the rules (and
+ * what older program instances read); a rule the table cannot place is
+ * counted in pfx4_meta and then looked up in pfx_v4 too.
+ * Entry: bit 63 valid, bits 38..55 rule slot, bits 32..37 prefix length,
+ * bits 0..31 the masked address as loaded from the packet (network order
+ * bytes). 0: empty; PFX4_TOMBSTONE: deleted (searched past, reusable). */
+#define PFX4_BUCKETS (1 << 16)
+#define PFX4_WAYS 8
+#define PFX4_PROBES 4
+#define PFX4_VALID (1ULL << 63)
+#define PFX4_TOMBSTONE 1ULL
+#define PFX4_SLOT_SHIFT 38
+#define PFX4_LEN_SHIFT 32
+#define PFX4_KEY_MASK (PFX4_VALID | (0x3FULL << PFX4_LEN_SHIFT) | 0xFFFFFFFFULL)
+/* Multiplier of the bucket hash (Fibonacci hashing), shared with Rust. */
+#define PFX4_HASH_MUL 0x9E3779B97F4A7C15ULL
+
+struct pfx4_bucket {
+	__u64 e[PFX4_WAYS];
+};
+
+struct pfx4_meta {
+	__u64 spilled; /* IPv4 rules only in pfx_v4 (the table had no room) */
+};
+
 /* Which prefix lengths have at least one rule, so a lookup only tries those,
  * longest first. IPv4 /L is bit L of v4; IPv6 /L is bit L % 64 of v6[L / 64].
  * User space sets a bit before inserting the first rule of that length and
