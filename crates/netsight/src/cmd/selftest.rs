@@ -142,6 +142,55 @@ fn load_ping() -> Result<Loaded, String> {
     })
 }
 
+/// An Ethernet frame with an IP header from `src` (all the program reads).
+fn frame_from(src: std::net::IpAddr) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
+    match src {
+        std::net::IpAddr::V4(a) => {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+            f.extend_from_slice(&a.octets());
+            f.extend_from_slice(&[192, 0, 2, 1]);
+        }
+        std::net::IpAddr::V6(a) => {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 8, 17, 64]);
+            f.extend_from_slice(&a.octets());
+            f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+    }
+    f.resize(f.len().max(60) + 8, 0);
+    f
+}
+
+/// Loads the XDP program on fresh, unpinned maps (nothing attached,
+/// nothing pinned) and runs one crafted frame through it per family: a
+/// blacklisted source must be dropped and counted, another passed.
+fn load_xdp() -> Result<Loaded, String> {
+    use netsight_bpf::probes::xdp::{Blacklist, Cidr, Verdict};
+    let bl = Blacklist::private().map_err(|e| e.to_string())?;
+    let rules: Vec<Cidr> = ["192.0.2.0/24", "2001:db8::/32"]
+        .iter()
+        .filter_map(|r| r.parse().ok())
+        .collect();
+    bl.add(&rules).map_err(|e| e.to_string())?;
+    let prog = bl.test_program(0).map_err(|e| e.to_string())?;
+    for (src, want) in [
+        ("192.0.2.7", Verdict::Drop),
+        ("198.51.100.7", Verdict::Pass),
+        ("2001:db8::7", Verdict::Drop),
+        ("2001:db9::7", Verdict::Pass),
+    ] {
+        let ip: std::net::IpAddr = src.parse().map_err(|_| "bad address".to_string())?;
+        let got = prog.run(&frame_from(ip)).map_err(|e| e.to_string())?;
+        if got != want {
+            return Err(format!("a frame from {src}: {got:?}, expected {want:?}"));
+        }
+    }
+    Ok(Loaded {
+        io: "none",
+        missing: Vec::new(),
+    })
+}
+
 pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
     super::require_root()?;
     let start = Instant::now();
@@ -183,6 +232,7 @@ pub fn run(args: &SelftestArgs) -> anyhow::Result<()> {
         results.push(timed("socktrace/syscall-exit", || load_tracer(&refuse)));
     }
     results.push(timed("ping", load_ping));
+    results.push(timed("xdp", load_xdp));
     let total_ms = (start.elapsed().as_secs_f64() * 1e4).round() / 10.0;
     let failed = results.iter().filter(|r| !r.ok).count();
     let mut out = std::io::stdout().lock();
