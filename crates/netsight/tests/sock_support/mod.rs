@@ -29,9 +29,12 @@ impl SockRun {
             .spawn()
             .expect("spawn netsight sock");
         let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        err.read_line(&mut first).expect("netsight sock stderr");
-        assert!(first.contains("tracing"), "netsight sock failed: {first}");
+        // Notices (e.g. the syscall-exit fallback) may come first.
+        let mut said = String::new();
+        while !said.contains("tracing") {
+            let n = err.read_line(&mut said).expect("netsight sock stderr");
+            assert!(n > 0, "netsight sock failed: {said}");
+        }
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         let stdout = child.stdout.take().expect("stdout");

@@ -163,6 +163,17 @@ pub fn run(args: SockArgs) -> anyhow::Result<()> {
     super::require_root()?;
     signals::install();
     let tracer = Tracer::start(cfg).map_err(|e| anyhow::anyhow!("starting the tracer: {e}"))?;
+    for h in tracer
+        .status()
+        .hooks
+        .iter()
+        .filter(|h| h.on && h.program == "trace_sys_exit")
+    {
+        eprintln!(
+            "netsight: capturing at syscall exit ({}): {}",
+            h.tracepoint, h.reason
+        );
+    }
     eprintln!("netsight: tracing socket data (Ctrl-C to stop)");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -55,7 +55,14 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
             p.program, p.runs
         )?;
     }
-    writeln!(out, "Queues")?;
+    if t.workers.is_empty() {
+        writeln!(
+            out,
+            "Queues         none (the ring reader parses: --workers 0)"
+        )?;
+    } else {
+        writeln!(out, "Queues")?;
+    }
     for (i, w) in t.workers.iter().enumerate() {
         writeln!(
             out,
