@@ -342,7 +342,7 @@ impl Tracker {
         let Some(sock) = self.sockets.remove(&socket_id) else {
             return;
         };
-        self.held_total -= sock.held;
+        self.held_total = self.held_total.saturating_sub(sock.held);
         self.stats.sockets_closed += 1;
         self.retire(socket_id, sock, now_ns, reason::CLOSED, out);
     }
@@ -432,7 +432,7 @@ impl Tracker {
         by_age.select_nth_unstable(n - 1);
         for &(_, id) in &by_age[..n] {
             if let Some(sock) = self.sockets.remove(&id) {
-                self.held_total -= sock.held;
+                self.held_total = self.held_total.saturating_sub(sock.held);
                 self.stats.sockets_evicted += 1;
                 self.retire(id, sock, 0, why, out);
             }
@@ -445,7 +445,8 @@ impl Tracker {
             return;
         };
         let now = held_by(&s.state);
-        self.held_total = self.held_total - s.held + now;
+        // Saturating: the count is redone from scratch at every expire().
+        self.held_total = self.held_total.saturating_sub(s.held) + now;
         s.held = now;
     }
 

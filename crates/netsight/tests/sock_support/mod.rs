@@ -35,6 +35,12 @@ impl SockRun {
             let n = err.read_line(&mut said).expect("netsight sock stderr");
             assert!(n > 0, "netsight sock failed: {said}");
         }
+        // The rest of stderr into the test's output (a failure shows why).
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                eprintln!("netsight sock: {line}");
+            }
+        });
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         let stdout = child.stdout.take().expect("stdout");
