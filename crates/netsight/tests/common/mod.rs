@@ -86,7 +86,23 @@ impl NetPair {
         pair
     }
 
+    /// Deletes namespaces a killed test process left behind (a kill skips
+    /// Drop): ours are named ns-TAG-PID-a/b; the PID's process is gone.
+    fn sweep_stale() {
+        let mine = std::process::id() % 100_000;
+        let out = sh(&["ip", "netns", "list"]);
+        for name in out.split_whitespace().filter(|n| n.starts_with("ns-")) {
+            let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid.filter(|p| *p != mine) {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = Command::new("ip").args(["netns", "del", name]).status();
+                }
+            }
+        }
+    }
+
     fn build(tag: &str, ipv6: bool) -> Self {
+        Self::sweep_stale();
         let id = std::process::id() % 100_000;
         let pair = NetPair {
             a: format!("ns-{tag}-{id}-a"),
