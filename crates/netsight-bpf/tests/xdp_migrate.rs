@@ -1,6 +1,7 @@
 //! Pinned state of older layouts is upgraded in place by the next command:
-//! the first layout (rules in LPM tries `bl_v4`/`bl_v6`) and the second
-//! (prefix hashes, no compact IPv4 table). Rules keep their hit counts, the
+//! the first layout (rules in LPM tries `bl_v4`/`bl_v6`), the second
+//! (prefix hashes, no compact IPv4 table) and the third (the table, but hit
+//! counts in per-slot `rule_hits`, not chunks). Rules keep their hit counts, the
 //! attachment stays, and its link then filters with the new maps (root only;
 //! skipped when a real blacklist is pinned on this host).
 
@@ -35,6 +36,9 @@ fn old_map(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapHandle
     opts.sz = std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _;
     if ty == MapType::LpmTrie || ty == MapType::Hash {
         opts.map_flags = libbpf_sys::BPF_F_NO_PREALLOC;
+    }
+    if name == "pfx4_table" {
+        opts.map_flags = libbpf_sys::BPF_F_MMAPABLE;
     }
     let mut map = MapHandle::create(ty, Some(name), key, value, max, &opts).unwrap();
     map.pin(Path::new(STATE).join(name)).unwrap();
@@ -85,6 +89,8 @@ enum Layout {
     First,
     /// Per-length prefix hashes and the length bitmap, no pfx4_table.
     Second,
+    /// The second plus the (empty) compact table; hits in `rule_hits`.
+    Third,
 }
 
 #[test]
@@ -95,6 +101,11 @@ fn first_layout_is_upgraded_in_place() {
 #[test]
 fn second_layout_gains_the_compact_table_in_place() {
     upgrade_case(Layout::Second);
+}
+
+#[test]
+fn third_layout_gains_chunked_hit_counters_in_place() {
+    upgrade_case(Layout::Third);
 }
 
 /// Both cases pin at the one state path: one at a time.
@@ -153,7 +164,11 @@ fn upgrade_case(layout: Layout) {
                 old_map("bl_v6", MapType::LpmTrie, 20, 4, MAX_RULES);
                 old_map("bl_v4", MapType::LpmTrie, 8, 4, MAX_RULES)
             }
-            Layout::Second => {
+            Layout::Second | Layout::Third => {
+                if layout == Layout::Third {
+                    old_map("pfx4_table", MapType::Array, 4, 64, 1 << 16);
+                    old_map("pfx4_meta", MapType::Array, 4, 8, 1);
+                }
                 old_map("pfx_v6", MapType::Hash, 20, 4, MAX_RULES);
                 let lens = old_map("pfx_lens", MapType::Array, 4, 32, 1);
                 let mut bits = (1u64 << 24).to_ne_bytes().to_vec();
@@ -198,6 +213,9 @@ fn upgrade_case(layout: Layout) {
             assert!(!Path::new(STATE).join("bl_v4").exists());
             assert!(Path::new(STATE).join("pfx_v4").exists());
             assert!(Path::new(STATE).join("pfx4_table").exists());
+            assert!(Path::new(STATE).join("hit_chunks").exists());
+            // The retired counters stay: they hold the 11 hits.
+            assert!(Path::new(STATE).join("rule_hits").exists());
             let rules = bl.rule_hits().unwrap();
             assert_eq!(rules.len(), 1);
             assert_eq!(rules[0].cidr.to_string(), "198.51.100.0/24");

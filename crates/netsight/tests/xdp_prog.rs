@@ -433,3 +433,53 @@ fn first_v4(c: &Cidr) -> Ipv4Addr {
         Cidr::V6 { .. } => unreachable!("IPv4 rules only"),
     }
 }
+
+/// Hit counts live in per-CPU chunks of slots that only ever grow; a slot a
+/// deleted rule gave up must count from zero for the rule that takes it,
+/// at a chunk's edges and past the first chunk.
+#[test]
+fn a_reused_slot_counts_from_zero_in_every_chunk() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    let host = |i: u32| Ipv4Addr::from(0x0AC8_0000 + i); // 10.200.0.0 + i
+    let rule = |i: u32| Cidr::V4 {
+        addr: host(i),
+        len: 32,
+    };
+    // Slots are handed out lowest first: rule i takes slot i.
+    let all: Vec<Cidr> = (0..5000).map(rule).collect();
+    bl.add(&all).unwrap();
+    let prog = bl.test_program(0).unwrap();
+    let edges = [0u32, 2047, 2048, 4999];
+    for (n, &i) in edges.iter().enumerate() {
+        for _ in 0..=n * 3 {
+            assert_eq!(run_from(&prog, host(i).into()), Verdict::Drop);
+        }
+    }
+    for (n, &i) in edges.iter().enumerate() {
+        assert_eq!(hits(&bl, &rule(i).to_string()), n as u64 * 3 + 1);
+    }
+    // The same slots go to rules for other hosts.
+    let gone: Vec<Cidr> = edges.iter().map(|&i| rule(i)).collect();
+    bl.remove(&gone).unwrap();
+    let fresh: Vec<Cidr> = edges.iter().map(|&i| rule(10_000 + i)).collect();
+    bl.add(&fresh).unwrap();
+    let with_slots = bl.rules_with_slots().unwrap();
+    for (&i, c) in edges.iter().zip(&fresh) {
+        assert!(with_slots.contains(&(*c, i)), "{c} in slot {i}");
+        assert_eq!(hits(&bl, &c.to_string()), 0, "{c} starts from zero");
+    }
+    for (n, &i) in edges.iter().enumerate() {
+        for _ in 0..n + 2 {
+            assert_eq!(run_from(&prog, host(10_000 + i).into()), Verdict::Drop);
+        }
+    }
+    for (n, c) in fresh.iter().enumerate() {
+        assert_eq!(hits(&bl, &c.to_string()), n as u64 + 2, "{c}");
+    }
+    let total: u64 = bl.rule_hits().unwrap().iter().map(|r| r.hits).sum();
+    assert_eq!(total, 2 + 3 + 4 + 5, "no other rule counted anything");
+}

@@ -362,6 +362,7 @@ impl Blacklist {
                 .iter()
                 .chain(&migrate::OLD_MAP_NAMES)
                 .copied()
+                .chain([super::hits::LEGACY_HITS])
                 .collect();
             dir.remove_all(&names)?;
         }

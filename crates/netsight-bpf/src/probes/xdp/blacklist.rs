@@ -11,6 +11,8 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::bpffs::{DirLock, StateDir};
 use super::cidr::Cidr;
 use super::error::{Result, XdpError};
+use super::hits::{self, HitCounters, LEGACY_HITS};
+use super::mapped::MappedU64s;
 use super::migrate;
 use super::program::{self, MapSource, Maps};
 use super::raw;
@@ -38,6 +40,9 @@ pub struct Blacklist {
     pub(crate) dir: Option<StateDir>,
     ncpus: usize,
     v4_table: V4Table,
+    hit_base: MappedU64s,
+    /// Counts of state pinned before the hit chunks (hits.rs).
+    legacy_hits: Option<MapHandle>,
 }
 
 impl Blacklist {
@@ -93,12 +98,34 @@ impl Blacklist {
         let ncpus =
             libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
         let v4_table = V4Table::map(&maps.v4_table)?;
+        let hit_base = MappedU64s::map(&maps.hit_base, raw::MAX_RULES as usize, "hit_base")?;
+        let legacy_hits = match &dir {
+            Some(d) if d.map(LEGACY_HITS).exists() => {
+                let path = d.map(LEGACY_HITS);
+                let map = MapHandle::from_pinned_path(&path)
+                    .map_err(|e| XdpError::bpf(format!("opening {}", path.display()), e))?;
+                program::check_layout(LEGACY_HITS, &map, Some(d))?;
+                Some(map)
+            }
+            _ => None,
+        };
         Ok(Blacklist {
             maps,
             dir,
             ncpus,
             v4_table,
+            hit_base,
+            legacy_hits,
         })
+    }
+
+    fn hits(&self) -> HitCounters<'_> {
+        HitCounters::new(
+            &self.maps.hit_chunks,
+            &self.hit_base,
+            self.legacy_hits.as_ref(),
+            self.ncpus,
+        )
     }
 
     pub fn is_pinned(&self) -> bool {
@@ -129,14 +156,6 @@ impl Blacklist {
         }
     }
 
-    fn zero_hits(&self, slot: u32) -> Result<()> {
-        let zeros = vec![vec![0u8; 8]; self.ncpus];
-        self.maps
-            .hits
-            .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
-            .map_err(|e| XdpError::bpf("resetting a hit counter", e))
-    }
-
     /// Adds prefixes; ones already present keep their counters. Each rule is
     /// live as soon as it is inserted: no reload, no gap in filtering.
     pub fn add(&self, cidrs: &[Cidr]) -> Result<AddOutcome> {
@@ -155,6 +174,7 @@ impl Blacklist {
         self.write_lens(present.iter().chain(cidrs))?;
         let mut outcome = AddOutcome::default();
         let mut next = 0usize;
+        let mut new = Vec::new();
         for cidr in cidrs {
             if !present.insert(*cidr) {
                 outcome.already_present += 1;
@@ -168,9 +188,13 @@ impl Blacklist {
                     max: raw::MAX_RULES,
                 });
             }
-            let slot = next as u32;
-            // Counter first, so the rule starts from zero the moment it matches.
-            self.zero_hits(slot)?;
+            used[next] = true;
+            new.push((cidr, next as u32));
+        }
+        // Counters first, so each rule starts from zero the moment it matches.
+        let slots: Vec<u32> = new.iter().map(|(_, s)| *s).collect();
+        self.hits().reset(&slots)?;
+        for (cidr, slot) in new {
             self.prefixes(cidr)
                 .update(
                     &raw::prefix_key(cidr),
@@ -180,7 +204,6 @@ impl Blacklist {
                 .map_err(|e| XdpError::bpf(format!("adding {cidr}"), e))?;
             // The table entry makes it live for the program (pfx_v4 is the record).
             self.place_v4(cidr, slot)?;
-            used[next] = true;
             outcome.added += 1;
         }
         Ok(outcome)
@@ -201,7 +224,7 @@ impl Blacklist {
             self.prefixes(cidr)
                 .delete(&raw::prefix_key(cidr))
                 .map_err(|e| XdpError::bpf(format!("removing {cidr}"), e))?;
-            self.zero_hits(existing[cidr])?;
+            // Its slot's counter starts again from zero when a rule takes it.
             removed += 1;
         }
         // Lengths last: a length goes only once no rule of it is left.
@@ -277,21 +300,19 @@ impl Blacklist {
 
     /// Every rule with its exact hit count.
     pub fn rule_hits(&self) -> Result<Vec<RuleHits>> {
-        let mut out = Vec::new();
-        for (cidr, slot) in self.rules_with_slots()? {
-            let hits = self.sum_percpu(&self.maps.hits, slot, 0)?;
-            out.push(RuleHits { cidr, hits });
-        }
-        Ok(out)
+        let rules = self.rules_with_slots()?;
+        let slots: Vec<u32> = rules.iter().map(|(_, s)| *s).collect();
+        let counts = self.hits().read(&slots)?;
+        Ok(rules
+            .into_iter()
+            .zip(counts)
+            .map(|((cidr, _), hits)| RuleHits { cidr, hits })
+            .collect())
     }
 
     /// Sum over CPUs of the u64 at `offset` in a per-CPU value.
     pub(crate) fn sum_percpu(&self, map: &MapHandle, slot: u32, offset: usize) -> Result<u64> {
-        let values = map
-            .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|e| XdpError::bpf("reading counters", e))?
-            .unwrap_or_default();
-        Ok(values.iter().map(|v| raw::u64_at(v, offset)).sum())
+        hits::percpu_sum(map, slot, offset)
     }
 
     pub(crate) fn zero_iface_counters(&self, slot: u32) -> Result<()> {

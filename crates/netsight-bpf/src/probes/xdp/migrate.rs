@@ -1,10 +1,12 @@
-//! Upgrading pinned state left by netsight's first layout, where the rules
-//! lived in two LPM tries (`bl_v4`, `bl_v6`), to the prefix hashes. The
-//! tries' keys are the hashes' keys byte for byte and every other map kept
-//! its layout, so rules keep their slots and their hit counts. Each pinned
-//! link gets a program instance on the new maps through BPF_LINK_UPDATE, an
-//! atomic swap: filtering never stops. Every step can be repeated, so an
-//! upgrade cut short is finished by the next command.
+//! Upgrading pinned state left by older layouts. The first kept the rules
+//! in two LPM tries (`bl_v4`, `bl_v6`), whose keys are the prefix hashes'
+//! keys byte for byte; later ones lacked maps added since (the compact IPv4
+//! table, the chunked hit counters). Rules keep their slots and their hit
+//! counts (the retired per-slot counters stay pinned and are still read:
+//! hits.rs). Each pinned link gets a program instance on the new maps
+//! through BPF_LINK_UPDATE, an atomic swap: filtering never stops. Every
+//! step can be repeated, so an upgrade cut short is finished by the next
+//! command.
 
 use std::ffi::CString;
 use std::io;
@@ -17,7 +19,7 @@ use super::attach::pinned_link_live;
 use super::blacklist::{read_rules, Blacklist};
 use super::bpffs::{self, StateDir};
 use super::error::{Result, XdpError};
-use super::program::{self, MapSource};
+use super::program::{self, MapSource, MAP_NAMES};
 use super::raw;
 
 /// The tries of the first layout, and their key sizes.
@@ -34,8 +36,8 @@ pub struct Upgraded {
 /// Upgrades `dir` if it holds an older layout; says so on stderr.
 pub fn upgrade_if_old(dir: &StateDir) -> Result<Option<Upgraded>> {
     let first = upgrade_first_layout(dir)?;
-    let table = add_v4_table(dir)?;
-    Ok(first.or(table))
+    let added = add_missing_maps(dir)?;
+    Ok(first.or(added))
 }
 
 /// Every pinned link gets a program instance on the current maps.
@@ -51,16 +53,25 @@ fn relink_all(dir: &StateDir, bl: &Blacklist) -> Result<usize> {
     Ok(links)
 }
 
-/// State pinned before the compact IPv4 table existed: create and pin it,
-/// fill it from pfx_v4 (which older instances keep reading, and which stays
-/// the record), then move every link to an instance that uses it.
-fn add_v4_table(dir: &StateDir) -> Result<Option<Upgraded>> {
-    let missing = |d: &StateDir| d.map("pfx_v4").exists() && !d.map("pfx4_table").exists();
-    if !missing(dir) {
+/// State pinned before some of today's maps existed: create and pin them,
+/// fill the IPv4 table from pfx_v4 (which older instances keep reading, and
+/// which stays the record), then move every link to an instance using them.
+fn add_missing_maps(dir: &StateDir) -> Result<Option<Upgraded>> {
+    let missing = |d: &StateDir| -> Vec<&str> {
+        if !d.map("pfx_v4").exists() {
+            return Vec::new(); // no blacklist here at all
+        }
+        MAP_NAMES
+            .into_iter()
+            .filter(|n| !d.map(n).exists())
+            .collect()
+    };
+    if missing(dir).is_empty() {
         return Ok(None);
     }
     let _lock = dir.lock()?;
-    if !missing(dir) {
+    let added = missing(dir);
+    if added.is_empty() {
         return Ok(None);
     }
     let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
@@ -68,7 +79,8 @@ fn add_v4_table(dir: &StateDir) -> Result<Option<Upgraded>> {
     let rules = bl.fill_v4_table()?;
     let links = relink_all(dir, &bl)?;
     eprintln!(
-        "netsight: added the compact IPv4 table to the pinned XDP blacklist in {} ({rules} IPv4 rules, {links} attachments moved to it)",
+        "netsight: added {} to the pinned XDP blacklist in {} ({rules} IPv4 rules placed in the table, {links} attachments moved to the new maps)",
+        added.join(", "),
         dir.path.display()
     );
     Ok(Some(Upgraded { rules, links }))

@@ -3,10 +3,11 @@
 //! prefix first (one hash lookup per prefix length in use), with exact
 //! per-CPU counters per rule and per interface.
 //!
-//! Layout on bpffs (`/sys/fs/bpf/netsight/xdp/`): the maps `pfx_v4`,
-//! `pfx_v6`, `pfx_lens`, `rule_hits`, `iface_stats`, `iface_table`, and
-//! `link_<slot>` per attached interface. The first layout (LPM tries
-//! `bl_v4`/`bl_v6`) is upgraded in place by the next command (migrate.rs).
+//! Layout on bpffs (`/sys/fs/bpf/netsight/xdp/`): the maps of
+//! `program::MAP_NAMES` and `link_<slot>` per attached interface. Older
+//! layouts (LPM tries `bl_v4`/`bl_v6`; no compact IPv4 table; per-slot
+//! counters in `rule_hits`) are upgraded in place by the next command
+//! (migrate.rs).
 //! Needs Linux >= 5.9 (XDP bpf_link, BPF_LINK_UPDATE).
 
 mod attach;
@@ -15,6 +16,8 @@ mod bpffs;
 mod cidr;
 mod error;
 mod flood_gen;
+mod hits;
+mod mapped;
 mod migrate;
 mod program;
 mod raw;

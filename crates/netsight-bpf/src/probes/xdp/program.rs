@@ -14,11 +14,12 @@ use super::error::{Result, XdpError};
 use super::raw;
 use super::skel::XdpSkelBuilder;
 
-pub const MAP_NAMES: [&str; 8] = [
+pub const MAP_NAMES: [&str; 9] = [
     "pfx_v4",
     "pfx_v6",
     "pfx_lens",
-    "rule_hits",
+    "hit_chunks",
+    "hit_base",
     "iface_stats",
     "iface_table",
     "pfx4_table",
@@ -31,7 +32,8 @@ pub struct Maps {
     pub v4: MapHandle,
     pub v6: MapHandle,
     pub lens: MapHandle,
-    pub hits: MapHandle,
+    pub hit_chunks: MapHandle,
+    pub hit_base: MapHandle,
     pub iface_stats: MapHandle,
     pub iface_table: MapHandle,
     pub v4_table: MapHandle,
@@ -66,7 +68,14 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
         "pfx_lens" => (MapType::Array, 4, raw::PREFIX_LENS_SIZE, 1),
         "pfx4_table" => (MapType::Array, 4, raw::PFX4_BUCKET_SIZE, raw::PFX4_BUCKETS),
         "pfx4_meta" => (MapType::Array, 4, raw::PFX4_META_SIZE, 1),
-        "rule_hits" => (MapType::PercpuArray, 4, 8, raw::MAX_RULES),
+        "hit_chunks" => (
+            MapType::PercpuArray,
+            4,
+            raw::HIT_CHUNK_SIZE,
+            raw::HIT_CHUNKS,
+        ),
+        "hit_base" => (MapType::Array, 4, 8, raw::MAX_RULES),
+        super::hits::LEGACY_HITS => (MapType::PercpuArray, 4, 8, raw::MAX_RULES),
         "iface_stats" => (
             MapType::PercpuArray,
             4,
@@ -77,7 +86,7 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
     }
 }
 
-fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {
+pub(super) fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {
     let (ty, key, value, max) = expected(name);
     let got = (
         map.map_type(),
@@ -119,7 +128,8 @@ impl Maps {
             v4: open("pfx_v4")?,
             v6: open("pfx_v6")?,
             lens: open("pfx_lens")?,
-            hits: open("rule_hits")?,
+            hit_chunks: open("hit_chunks")?,
+            hit_base: open("hit_base")?,
             iface_stats: open("iface_stats")?,
             iface_table: open("iface_table")?,
             v4_table: open("pfx4_table")?,
@@ -136,7 +146,8 @@ impl Maps {
             "pfx_v4" => &self.v4,
             "pfx_v6" => &self.v6,
             "pfx_lens" => &self.lens,
-            "rule_hits" => &self.hits,
+            "hit_chunks" => &self.hit_chunks,
+            "hit_base" => &self.hit_base,
             "iface_stats" => &self.iface_stats,
             "pfx4_table" => &self.v4_table,
             "pfx4_meta" => &self.v4_meta,
@@ -178,7 +189,8 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         &mut open.maps.pfx_v4,
         &mut open.maps.pfx_v6,
         &mut open.maps.pfx_lens,
-        &mut open.maps.rule_hits,
+        &mut open.maps.hit_chunks,
+        &mut open.maps.hit_base,
         &mut open.maps.iface_stats,
         &mut open.maps.iface_table,
         &mut open.maps.pfx4_table,
@@ -215,7 +227,8 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         v4: dup(&skel.maps.pfx_v4, "pfx_v4")?,
         v6: dup(&skel.maps.pfx_v6, "pfx_v6")?,
         lens: dup(&skel.maps.pfx_lens, "pfx_lens")?,
-        hits: dup(&skel.maps.rule_hits, "rule_hits")?,
+        hit_chunks: dup(&skel.maps.hit_chunks, "hit_chunks")?,
+        hit_base: dup(&skel.maps.hit_base, "hit_base")?,
         iface_stats: dup(&skel.maps.iface_stats, "iface_stats")?,
         iface_table: dup(&skel.maps.iface_table, "iface_table")?,
         v4_table: dup(&skel.maps.pfx4_table, "pfx4_table")?,

@@ -23,6 +23,11 @@ pub const IFACE_ENTRY_SIZE: u32 = 32;
 pub const MAX_RULES: u32 = 1 << 18;
 pub const MAX_IFACES: u32 = 64;
 
+/// The hit counters' chunks (xdp.h: `struct hit_chunk`, HIT_CHUNK).
+pub const HIT_CHUNK: u32 = 2048;
+pub const HIT_CHUNKS: u32 = MAX_RULES / HIT_CHUNK;
+pub const HIT_CHUNK_SIZE: u32 = 8 * HIT_CHUNK;
+
 /// The compact IPv4 table (xdp.h: `struct pfx4_bucket`, PFX4_*).
 pub const PFX4_BUCKETS: u32 = 1 << 16;
 pub const PFX4_WAYS: usize = 8;

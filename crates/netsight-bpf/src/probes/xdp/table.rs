@@ -3,12 +3,12 @@
 //! program, reading an entry with one load, sees it whole or not at all.
 //! Writers hold the state directory's lock (or own a private blacklist).
 
-use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libbpf_rs::MapHandle;
 
-use super::error::{Result, XdpError};
+use super::error::Result;
+use super::mapped::MappedU64s;
 use super::raw;
 
 /// Where a rule went.
@@ -20,56 +20,18 @@ pub enum Placed {
 }
 
 /// The mapped table.
-pub struct V4Table {
-    base: *mut AtomicU64,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain shared memory of atomics; every access goes
-// through AtomicU64 operations, and it is unmapped only on drop.
-unsafe impl Send for V4Table {}
-// SAFETY: as above: shared access is through atomics only.
-unsafe impl Sync for V4Table {}
-
-impl std::fmt::Debug for V4Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "V4Table({} entries)", self.len)
-    }
-}
+#[derive(Debug)]
+pub struct V4Table(MappedU64s);
 
 impl V4Table {
     /// Maps the table of `map` (an mmap-able array of PFX4_BUCKETS buckets).
     pub fn map(map: &MapHandle) -> Result<V4Table> {
         let len = raw::PFX4_BUCKETS as usize * raw::PFX4_WAYS;
-        let bytes = len * 8;
-        // SAFETY: mmap of a BPF array map's fd with its exact size, shared
-        // and writable; the result is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(XdpError::io(
-                "mapping pfx4_table",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(V4Table {
-            base: ptr.cast(),
-            len,
-        })
+        MappedU64s::map(map, len, "pfx4_table").map(V4Table)
     }
 
     fn entries(&self) -> &[AtomicU64] {
-        // SAFETY: `base` points at `len` u64s mapped for the life of self,
-        // 8-byte aligned (page-aligned mapping); AtomicU64 has u64's layout.
-        unsafe { std::slice::from_raw_parts(self.base, self.len) }
+        self.0.values()
     }
 
     /// The indexes of the entries a key may live in, in search order.
@@ -136,12 +98,5 @@ impl V4Table {
             }
         }
         false
-    }
-}
-
-impl Drop for V4Table {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the region mapped in `map`.
-        unsafe { libc::munmap(self.base.cast(), self.len * 8) };
     }
 }

@@ -25,13 +25,24 @@ struct vlan_tag {
 	__be16 proto;
 };
 
-/* Per-CPU so that counting is exact without atomics or cache-line bouncing. */
+/* Per-CPU so that counting is exact without atomics or cache-line bouncing
+ * (xdp.h: why in chunks). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIT_CHUNKS);
+	__type(key, __u32);
+	__type(value, struct hit_chunk);
+} hit_chunks SEC(".maps");
+
+/* Per slot, the count its rule started from (user space only, through mmap:
+ * it shares the pinned state's life). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, XDP_MAX_RULES);
 	__type(key, __u32);
 	__type(value, __u64);
-} rule_hits SEC(".maps");
+} hit_base SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -100,9 +111,9 @@ int netsight_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 slot = iface_slot, rule;
+	__u32 slot = iface_slot, rule, chunk;
 	struct iface_counters *ifc;
-	__u64 *hits;
+	struct hit_chunk *hits;
 
 	ifc = bpf_map_lookup_elem(&iface_stats, &slot);
 	if (!match_source(data, data_end, &rule)) {
@@ -110,9 +121,10 @@ int netsight_xdp(struct xdp_md *ctx)
 			ifc->passed++;
 		return XDP_PASS;
 	}
-	hits = bpf_map_lookup_elem(&rule_hits, &rule);
+	chunk = rule / HIT_CHUNK;
+	hits = bpf_map_lookup_elem(&hit_chunks, &chunk);
 	if (hits)
-		(*hits)++;
+		hits->n[rule % HIT_CHUNK]++;
 	if (ifc)
 		ifc->dropped++;
 	return XDP_DROP;

@@ -3,9 +3,24 @@
 #ifndef NETSIGHT_XDP_H
 #define NETSIGHT_XDP_H
 
-/* Rule slots index the per-CPU hit counters; the hit array is preallocated,
- * so its memory is 8 bytes * XDP_MAX_RULES * possible CPUs. */
+/* Rule slots index the per-CPU hit counters; they are preallocated, so
+ * their memory is 8 bytes * XDP_MAX_RULES * possible CPUs. */
 #define XDP_MAX_RULES (1 << 18)
+
+/* The hit counters, per CPU, in chunks of HIT_CHUNK rule slots: slot s
+ * counts in n[s % HIT_CHUNK] of chunk s / HIT_CHUNK. A flood spread over
+ * many rules then pays one cache miss per packet for its counter (the
+ * value); a per-CPU array of single u64s paid two (its table of per-CPU
+ * pointers, 2 MB at 2^18 slots, then the value). 16 KB values stay well
+ * under the per-CPU allocator's 32 KB unit. The counters only ever grow:
+ * a slot handed to a new rule starts from the count user space records in
+ * hit_base, since rewriting a chunk would lose other slots' increments. */
+#define HIT_CHUNK 2048
+#define HIT_CHUNKS (XDP_MAX_RULES / HIT_CHUNK)
+
+struct hit_chunk {
+	__u64 n[HIT_CHUNK];
+};
 /* Attachments (interface slots) across every network namespace. */
 #define XDP_MAX_IFACES 64
 
