@@ -422,8 +422,71 @@ fn the_compact_table_matches_the_reference_through_deletes_and_spills() {
     // Emptied, nothing is left spilled or matched.
     bl.remove(&kept).unwrap();
     assert_eq!(bl.spilled().unwrap(), 0);
+    assert_eq!(
+        bl.v4_table_tombstones(),
+        0,
+        "an empty table keeps no tombstone"
+    );
     for c in &crowd {
         assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Pass, "{c}");
+    }
+}
+
+/// A delete leaves a tombstone only while a stored key's search still
+/// crosses its bucket; then it is an empty entry again, so churn leaves
+/// nothing behind (a tombstone makes every search reaching it go on).
+#[test]
+fn tombstones_last_only_while_a_search_crosses_them() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    let prog = bl.test_program(0).unwrap();
+    // Nine /32s with one home bucket: eight fill it, the ninth lands in the
+    // next bucket and its search crosses the first.
+    let target = home_bucket(Ipv4Addr::new(10, 201, 0, 0), 32);
+    let crowd: Vec<Cidr> = (0..1u32 << 24)
+        .map(|x| Ipv4Addr::from(0x0b00_0000 | x))
+        .filter(|a| home_bucket(*a, 32) == target)
+        .take(9)
+        .map(|a| masked_v4(u32::from(a), 32))
+        .collect();
+    for c in &crowd {
+        bl.add(std::slice::from_ref(c)).unwrap(); // in this order
+    }
+    bl.remove(&crowd[..1]).unwrap();
+    assert_eq!(
+        bl.v4_table_tombstones(),
+        1,
+        "the ninth key's search crosses it"
+    );
+    assert_eq!(run_from(&prog, first_v4(&crowd[8]).into()), Verdict::Drop);
+    bl.remove(&crowd[8..]).unwrap();
+    assert_eq!(bl.v4_table_tombstones(), 0, "nothing crosses it any more");
+    for (i, c) in crowd.iter().enumerate() {
+        let want = if i == 0 || i == 8 {
+            Verdict::Pass
+        } else {
+            Verdict::Drop
+        };
+        assert_eq!(run_from(&prog, first_v4(c).into()), want, "{c}");
+    }
+    // Churn: rounds of thousands of rules added and removed again.
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..5 {
+        let mut batch = std::collections::BTreeSet::new();
+        while batch.len() < 3000 {
+            let a = 0x0c00_0000 | (rng.next() as u32 & 0x00ff_ffff);
+            batch.insert(masked_v4(a, if rng.next() % 2 == 0 { 32 } else { 24 }));
+        }
+        let batch: Vec<Cidr> = batch.into_iter().collect();
+        bl.add(&batch).unwrap();
+        bl.remove(&batch).unwrap();
+        assert_eq!(bl.v4_table_tombstones(), 0, "round {round}");
+    }
+    for c in &crowd[1..8] {
+        assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Drop, "{c}");
     }
 }
 

@@ -255,6 +255,12 @@ impl Blacklist {
         Ok(())
     }
 
+    /// Deleted entries of the compact IPv4 table not yet reclaimed as empty
+    /// (a stored key's search still crosses their bucket).
+    pub fn v4_table_tombstones(&self) -> usize {
+        self.v4_table.tombstones()
+    }
+
     /// IPv4 rules only in pfx_v4, as the program sees the count.
     pub fn spilled(&self) -> Result<u64> {
         let v = self

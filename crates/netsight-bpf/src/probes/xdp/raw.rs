@@ -55,6 +55,14 @@ pub fn pfx4_entry(word: u32, len: u8, slot: u32) -> u64 {
         | u64::from(word)
 }
 
+pub fn pfx4_word(entry: u64) -> u32 {
+    entry as u32
+}
+
+pub fn pfx4_len(entry: u64) -> u8 {
+    ((entry >> PFX4_LEN_SHIFT) & 0x3F) as u8
+}
+
 pub fn pfx4_slot(entry: u64) -> u32 {
     ((entry >> PFX4_SLOT_SHIFT) as u32) & (MAX_RULES - 1)
 }

@@ -94,9 +94,61 @@ impl V4Table {
             if e[i].load(Ordering::Relaxed) & raw::PFX4_KEY_MASK == key {
                 // A tombstone, not 0: keys placed past this bucket stay found.
                 e[i].store(raw::PFX4_TOMBSTONE, Ordering::Release);
+                self.reclaim(raw::pfx4_home(word, len), (i / raw::PFX4_WAYS) as u32);
                 return true;
             }
         }
         false
+    }
+
+    /// Tombstones keep every search that reaches their bucket going on to
+    /// the next, so left alone a table under churn would end up scanning
+    /// its whole window for every packet that matches nothing. After a
+    /// delete, the buckets the deleted key's search crossed (home to last)
+    /// get their tombstones back as empty entries wherever no stored key's
+    /// search still crosses them.
+    fn reclaim(&self, home: u32, last: u32) {
+        let e = self.entries();
+        let mut b = home;
+        loop {
+            if !self.crossed(b) {
+                for w in 0..raw::PFX4_WAYS {
+                    let i = b as usize * raw::PFX4_WAYS + w;
+                    if e[i].load(Ordering::Relaxed) == raw::PFX4_TOMBSTONE {
+                        e[i].store(0, Ordering::Release);
+                    }
+                }
+            }
+            if b == last {
+                return;
+            }
+            b = (b + 1) & (raw::PFX4_BUCKETS - 1);
+        }
+    }
+
+    /// Whether a key stored past bucket `b` has a search that crosses `b`
+    /// (it then needs `b` to have no empty entry).
+    fn crossed(&self, b: u32) -> bool {
+        let e = self.entries();
+        let mask = raw::PFX4_BUCKETS - 1;
+        (1..raw::PFX4_PROBES).any(|d| {
+            let x = (b + d) & mask;
+            (0..raw::PFX4_WAYS).any(|w| {
+                let v = e[x as usize * raw::PFX4_WAYS + w].load(Ordering::Relaxed);
+                if v & raw::PFX4_VALID == 0 {
+                    return false;
+                }
+                let home = raw::pfx4_home(raw::pfx4_word(v), raw::pfx4_len(v));
+                (b.wrapping_sub(home) & mask) < (x.wrapping_sub(home) & mask)
+            })
+        })
+    }
+
+    /// Deleted entries still standing (for tests and diagnostics).
+    pub fn tombstones(&self) -> usize {
+        self.entries()
+            .iter()
+            .filter(|v| v.load(Ordering::Relaxed) == raw::PFX4_TOMBSTONE)
+            .count()
     }
 }
