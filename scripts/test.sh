@@ -21,7 +21,7 @@ fi
 NETSIGHT_REFUSE=dump_sockets,dump_files cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
 # The socket tracer again on its syscall-exit fallback (what kernels before
 # 6.3 run): the same records for the same traffic.
-sock_tests=(--test sock_raw --test sock_mmsg --test sock_http --test sock_redis
+sock_tests=(--test sock_raw --test sock_mmsg --test sock_socket_ids --test sock_http --test sock_redis
     --test sock_dns --test sock_trace_id --test sock_status --test example)
 NETSIGHT_REFUSE=trace_send,trace_recv cargo test -p netsight -p netsight-tracer "${sock_tests[@]}" -- --test-threads=1
 # The kernel matrix: the static binary booted on Debian's 6.1 and 6.12

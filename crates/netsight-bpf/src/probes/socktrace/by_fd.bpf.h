@@ -11,10 +11,11 @@
 #define NS_S_IFMT 00170000
 #define NS_S_IFSOCK 0140000
 
-/* The socket open as `fd` in `task`, or NULL when it is not a socket. A
- * file whose inode is S_IFSOCK is a sockfs file: its private_data is the
- * struct socket (sockets cannot be open()ed through a path). */
-static __always_inline struct sock *sock_of_fd(struct task_struct *task, __u64 fd)
+/* The socket open as `fd` in `task`, or NULL when it is not a socket, and
+ * its inode number (unique among live sockets, not reused soon). A file
+ * whose inode is S_IFSOCK is a sockfs file: its private_data is the struct
+ * socket (sockets cannot be open()ed through a path). */
+static __always_inline struct sock *sock_of_fd(struct task_struct *task, __u64 fd, __u64 *ino)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
@@ -28,6 +29,7 @@ static __always_inline struct sock *sock_of_fd(struct task_struct *task, __u64 f
 		return NULL;
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & NS_S_IFMT) != NS_S_IFSOCK)
 		return NULL;
+	*ino = BPF_CORE_READ(f, f_inode, i_ino);
 	so = BPF_CORE_READ(f, private_data);
 	return so ? BPF_CORE_READ(so, sk) : NULL;
 }

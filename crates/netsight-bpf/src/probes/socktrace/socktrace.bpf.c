@@ -120,13 +120,19 @@ struct {
 } mmsg_cursors SEC(".maps");
 
 /* The syscall fallback only: socket address -> socket id. TCP entries
- * leave at close; UDP ones age out (an address reused before that would
- * inherit the id: there is no UDP close tracepoint). */
+ * leave at close; UDP ones age out, and since there is no UDP close
+ * tracepoint a new socket may meanwhile get the memory of a closed one:
+ * the entry also holds the socket's inode number, which tells them apart. */
+struct address_id {
+	__u64 id;
+	__u64 ino;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct address_id);
 } address_ids SEC(".maps");
 
 static __always_inline bool pid_wanted(__u32 tgid)
@@ -296,22 +302,24 @@ static __always_inline void facts_direct(struct sock *sk, bool send, struct sock
  * until someone asks). Bit 52 keeps them apart from cookies (a counter
  * from 1) and below 2^53, which JSON readers hold exactly. */
 #define ADDRESS_ID_BIT (1ULL << 52)
-static __always_inline __u64 id_by_address(struct sock *sk)
+static __always_inline __u64 id_by_address(struct sock *sk, __u64 ino)
 {
-	__u64 key = (__u64)sk, *id, fresh;
+	__u64 key = (__u64)sk;
+	struct address_id *known, fresh = { .ino = ino };
 
-	id = bpf_map_lookup_elem(&address_ids, &key);
-	if (id)
-		return *id;
-	fresh = (__sync_fetch_and_add(&last_address_id, 1) + 1) | ADDRESS_ID_BIT;
-	if (bpf_map_update_elem(&address_ids, &key, &fresh, BPF_NOEXIST))
+	known = bpf_map_lookup_elem(&address_ids, &key);
+	if (known && known->ino == ino)
+		return known->id;
+	fresh.id = (__sync_fetch_and_add(&last_address_id, 1) + 1) | ADDRESS_ID_BIT;
+	if (bpf_map_update_elem(&address_ids, &key, &fresh, BPF_ANY))
 		ADD(counters.socket_map_full, 1);
-	return fresh;
+	return fresh.id;
 }
 
 /* From an untrusted socket pointer (the syscall fallback): probe reads.
  * Returns false for sockets the tracer does not follow. */
-static __always_inline bool facts_probed(struct sock *sk, bool send, struct sock_facts *f)
+static __always_inline bool facts_probed(struct sock *sk, __u64 ino, bool send,
+					 struct sock_facts *f)
 {
 	f->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	f->protocol = BPF_CORE_READ(sk, sk_protocol);
@@ -332,7 +340,7 @@ static __always_inline bool facts_probed(struct sock *sk, bool send, struct sock
 
 		f->seq_end = send ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 	}
-	f->sid = id_by_address(sk);
+	f->sid = id_by_address(sk, ino);
 	return true;
 }
 
@@ -590,6 +598,7 @@ int BPF_PROG(trace_sys_exit, struct pt_regs *regs, long ret)
 	struct mmsg_walk w = {};
 	enum uncaptured why;
 	struct sock *sk;
+	__u64 ino = 0;
 
 	if (dir < 0 || ret <= 0)
 		return 0;
@@ -599,9 +608,9 @@ int BPF_PROG(trace_sys_exit, struct pt_regs *regs, long ret)
 	task = bpf_get_current_task_btf();
 	if (task->thread_info.status & TS_COMPAT)
 		return 0;
-	sk = sock_of_fd(task, sys_fd(regs, nr));
+	sk = sock_of_fd(task, sys_fd(regs, nr), &ino);
 	w.send = dir;
-	if (!sk || !facts_probed(sk, w.send, &w.f))
+	if (!sk || !facts_probed(sk, ino, w.send, &w.f))
 		return 0;
 	if (!w.send && (sys_recv_flags(regs, nr) & MSG_PEEK)) {
 		ADD(counters.peek_skipped, 1);
@@ -630,11 +639,12 @@ int BPF_PROG(trace_close, struct sock *sk, int oldstate, int newstate)
 	if (newstate != NS_TCP_CLOSE)
 		return 0;
 	if (ids_by_address) {
-		__u64 key = (__u64)sk, *id = bpf_map_lookup_elem(&address_ids, &key);
+		__u64 key = (__u64)sk;
+		struct address_id *a = bpf_map_lookup_elem(&address_ids, &key);
 
-		if (!id)
+		if (!a)
 			return 0;
-		sid = *id;
+		sid = a->id;
 		bpf_map_delete_elem(&address_ids, &key);
 	} else {
 		sid = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
