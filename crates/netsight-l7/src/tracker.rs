@@ -407,6 +407,13 @@ impl Tracker {
         }
     }
 
+    /// The running counters as they are, without the walk over sockets
+    /// that [`Tracker::stats`] adds for the gauges: cheap enough to read
+    /// after every batch.
+    pub fn counters(&self) -> &TrackerStats {
+        &self.stats
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> TrackerStats {
         let mut s = self.stats.clone();

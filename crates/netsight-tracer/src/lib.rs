@@ -47,7 +47,9 @@ pub use netsight_events::sockdata::{DataRecord, Direction, L7Hint, MsgType, Sysc
 pub use netsight_l7::{L7Record, Protocol, Role, Status as L7Status};
 pub use publish::{query, running_tracers, TRACERS_DIR};
 pub use record::{Event, L7Event, Losses, SocketInfo};
-pub use status::{HookStatus, MapStatus, ProgramStatus, State, Status, Uncaptured, WorkerStatus};
+pub use status::{
+    HookStatus, L7Unparsed, MapStatus, ProgramStatus, State, Status, Uncaptured, WorkerStatus,
+};
 pub use stream::EventStream;
 pub use tracer::{Stopped, Tracer};
 

@@ -72,6 +72,22 @@ pub struct Uncaptured {
     pub close_notices_lost: u64,
 }
 
+/// What the L7 side saw but could not make records of (cumulative, every
+/// worker): traffic of no protocol the parsers know, and state given up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L7Unparsed {
+    /// Sockets given up on: no known protocol in their first segments.
+    pub sockets_unknown: u64,
+    /// Bytes moved on sockets of unknown protocol (still detecting, or
+    /// given up): seen, counted, not parsed.
+    pub bytes_undetected: u64,
+    /// Sockets evicted to keep L7 state within its budget (their pending
+    /// requests were reported incomplete).
+    pub sockets_evicted: u64,
+    /// Gaps in a socket's `cap_seq`: records lost before the parsers.
+    pub seq_gaps: u64,
+}
+
 /// A tracer's state, as `netsight sock status --json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -96,6 +112,8 @@ pub struct Status {
     pub l7_records: u64,
     /// L7 records delivered, per protocol.
     pub protocols: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub l7_unparsed: L7Unparsed,
 }
 
 /// One worker's live counters.
@@ -104,6 +122,29 @@ pub(crate) struct WorkerCounters {
     pub enqueued: AtomicU64,
     pub dequeued: AtomicU64,
     pub lost: AtomicU64,
+}
+
+/// One parser's [`L7Unparsed`] counters, published after every batch.
+#[derive(Debug, Default)]
+pub(crate) struct L7Counters {
+    pub sockets_unknown: AtomicU64,
+    pub bytes_undetected: AtomicU64,
+    pub sockets_evicted: AtomicU64,
+    pub seq_gaps: AtomicU64,
+}
+
+impl L7Counters {
+    pub fn publish(&self, t: &netsight_l7::TrackerStats) {
+        self.sockets_unknown
+            .store(t.sockets_unknown, Ordering::Relaxed);
+        self.bytes_undetected
+            .store(t.bytes_undetected, Ordering::Relaxed);
+        self.sockets_evicted
+            .store(t.sockets_evicted, Ordering::Relaxed);
+        // The worker reports each gap it finds itself (Tracker::lost).
+        self.seq_gaps
+            .store(t.seq_gaps + t.losses_reported, Ordering::Relaxed);
+    }
 }
 
 /// What the kernel side last reported (refreshed by the poll thread).
@@ -129,6 +170,8 @@ pub(crate) struct Shared {
     /// L7 records per protocol, in [`Protocol::ALL`] order (an atomic
     /// each: counted on every record, no lock).
     pub protocols: [AtomicU64; Protocol::ALL.len()],
+    /// Per parser: one per worker, or the ring reader's (`--workers 0`).
+    pub l7: Vec<L7Counters>,
     pub kernel: Mutex<KernelView>,
 }
 
@@ -146,6 +189,9 @@ impl Shared {
             data_records: AtomicU64::new(0),
             l7_records: AtomicU64::new(0),
             protocols: Default::default(),
+            l7: (0..cfg.workers.max(1))
+                .map(|_| L7Counters::default())
+                .collect(),
             kernel: Mutex::new(KernelView::default()),
         }
     }
@@ -242,6 +288,15 @@ impl Shared {
             data_records: load(&self.data_records),
             l7_records: load(&self.l7_records),
             protocols,
+            l7_unparsed: self
+                .l7
+                .iter()
+                .fold(L7Unparsed::default(), |a, c| L7Unparsed {
+                    sockets_unknown: a.sockets_unknown + load(&c.sockets_unknown),
+                    bytes_undetected: a.bytes_undetected + load(&c.bytes_undetected),
+                    sockets_evicted: a.sockets_evicted + load(&c.sockets_evicted),
+                    seq_gaps: a.seq_gaps + load(&c.seq_gaps),
+                }),
         }
     }
 }

@@ -117,6 +117,7 @@ impl Worker {
     /// After a batch: the periodic expiry when due, then the events out.
     /// False when the reader is gone.
     pub fn after_batch(&mut self) -> bool {
+        self.publish();
         let now = monotonic_ns();
         if now - self.last_tick >= TICK.as_nanos() as u64 {
             self.last_tick = now;
@@ -129,7 +130,15 @@ impl Worker {
     pub fn finish(mut self) {
         self.tracker.expire(u64::MAX, &mut self.produced);
         self.deliver_l7();
+        self.publish();
         self.send_ready();
+    }
+
+    /// What the parsers could not make records of, for status readers.
+    fn publish(&self) {
+        if let Some(c) = self.shared.l7.get(self.id) {
+            c.publish(self.tracker.counters());
+        }
     }
 
     /// Hands the batch's events to the reader; false when it is gone.

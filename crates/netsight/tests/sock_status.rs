@@ -194,3 +194,71 @@ fn a_tiny_ring_under_a_burst_counts_every_loss() {
         "every syscall is either printed or counted lost"
     );
 }
+
+const ECHO_SERVER: &str = r#"
+import socket, sys, json
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.77.0.2", int(sys.argv[1]))); l.listen()
+print(json.dumps({"ready": True}), flush=True)
+c, _ = l.accept()
+for n in [int(x) for x in sys.argv[2].split(",")]:
+    got = b""
+    while len(got) < n:
+        got += c.recv(n - len(got))
+    c.sendall(got)
+print(json.dumps({"done": True}), flush=True)
+"#;
+
+const ECHO_CLIENT: &str = r#"
+import socket, sys, json, os
+s = socket.create_connection(("10.77.0.2", int(sys.argv[1])))
+total = 0
+for n in [int(x) for x in sys.argv[2].split(",")]:
+    # A TLS record header, then noise: no protocol the parsers know.
+    s.sendall(b"\x16\x03\x01" + os.urandom(n - 3))
+    got = 0
+    while got < n:
+        got += len(s.recv(n - got))
+    total += n
+print(json.dumps({"bytes": total}))
+"#;
+
+/// Bytes of no protocol the parsers know are counted, not dropped silently:
+/// every byte both ends moved, in the summary and in the status.
+#[test]
+fn traffic_of_no_known_protocol_is_counted_not_parsed() {
+    require_root!();
+    let net = NetPair::ipv4_only("skunk");
+    let port = listen_port(28000, 29999);
+    let port_s = port.to_string();
+    let sock = SockRun::start(&["--port", &port_s]);
+    // More messages than the tracker tries before giving a socket up.
+    let sizes: Vec<String> = (0..24)
+        .map(|_| common::random_in(10, 3000).to_string())
+        .collect();
+    let sizes = sizes.join(",");
+    let server = Server::start(python(&net.b, ECHO_SERVER, &[&port_s, &sizes]));
+    let report = common::client(python(&net.a, ECHO_CLIENT, &[&port_s, &sizes]));
+    let _ = server.finish();
+    let sent = report[0]["bytes"].as_u64().unwrap();
+    // Client send + server receive + server send + client receive.
+    let want = 4 * sent;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let s = status_of(sock.pid()).expect("the running tracer answers");
+        if s["l7_unparsed"]["bytes_undetected"] == want || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines = sock.stop();
+    assert_eq!(status["l7_unparsed"]["bytes_undetected"], want, "{status}");
+    assert_eq!(status["l7_unparsed"]["sockets_unknown"], 2, "{status}");
+    assert!(of_type(&lines, "l7").is_empty(), "nothing parsed");
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        summary["l7_unparsed"]["bytes_undetected"], want,
+        "{summary}"
+    );
+    assert_eq!(summary["kernel_lost"], 0);
+}

@@ -219,6 +219,7 @@ fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> st
             "kernel_lost": s.kernel_lost,
             "user_lost": s.user_lost,
             "uncaptured": s.uncaptured,
+            "l7_unparsed": s.l7_unparsed,
         });
         return writeln!(out, "{line}");
     }
@@ -226,7 +227,8 @@ fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> st
     writeln!(
         out,
         "summary: records: {}; lost in kernel {}, in user space {}; peek reads skipped {}, \
-         sendfile {} B, splice {} B, io_uring {} B not captured",
+         sendfile {} B, splice {} B, io_uring {} B not captured; {} B of no known protocol \
+         not parsed ({} sockets given up on)",
         if per.is_empty() {
             "none".into()
         } else {
@@ -237,7 +239,9 @@ fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> st
         s.uncaptured.peek_reads,
         s.uncaptured.sendfile_bytes,
         s.uncaptured.splice_bytes,
-        s.uncaptured.io_uring_bytes
+        s.uncaptured.io_uring_bytes,
+        s.l7_unparsed.bytes_undetected,
+        s.l7_unparsed.sockets_unknown
     )
 }
 

@@ -94,6 +94,13 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
         "Records        data {}, l7 {}",
         t.data_records, t.l7_records
     )?;
+    let l = &t.l7_unparsed;
+    writeln!(
+        out,
+        "Not parsed     {} B of no known protocol ({} sockets given up on), {} sockets evicted \
+         (L7 memory budget), {} capture gaps",
+        l.bytes_undetected, l.sockets_unknown, l.sockets_evicted, l.seq_gaps
+    )?;
     writeln!(out, "Protocols")?;
     for (p, n) in &t.protocols {
         writeln!(out, "  - {p:<10} {n}")?;
