@@ -21,6 +21,7 @@ fn settings(port: u16) -> Settings {
         port: Some(port),
         netns: None,
         refuse: Vec::new(),
+        mute_unparsed: false,
     }
 }
 

@@ -203,6 +203,10 @@ pub struct Config {
     /// counted at its most); beyond, the least recently used sockets are evicted (default
     /// 64 MiB).
     pub max_held_bytes: usize,
+    /// Keep the ids of the sockets given up on (no known protocol in their first segments)
+    /// for [`Tracker::take_given_up`] (default `false`: only a caller that takes them
+    /// regularly keeps the list short).
+    pub report_given_up: bool,
 }
 
 /// Most bytes one socket's parser holds, by length (HTTP: two heads of [`http1::MAX_HEAD`]
@@ -242,6 +246,7 @@ impl Default for Config {
             max_sockets: 16384,
             max_pending_per_socket: 32,
             max_held_bytes: 64 << 20,
+            report_given_up: false,
         }
     }
 }

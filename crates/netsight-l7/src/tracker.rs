@@ -155,6 +155,8 @@ pub struct Tracker {
     held_total: usize,
     stats: TrackerStats,
     events: Vec<Event>,
+    /// Sockets given up on since the last [`Tracker::take_given_up`].
+    given_up: Vec<u64>,
 }
 
 impl Tracker {
@@ -171,7 +173,15 @@ impl Tracker {
             held_total: 0,
             stats,
             events: Vec::new(),
+            given_up: Vec::new(),
         }
+    }
+
+    /// The sockets given up on since the last call, with
+    /// [`Config::report_given_up`] (their later bytes only count in
+    /// `bytes_undetected`: a caller may stop capturing them).
+    pub fn take_given_up(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.given_up)
     }
 
     /// The settings.
@@ -273,6 +283,9 @@ impl Tracker {
                     });
                     sock.state = if tries + 1 >= MAX_TRIES {
                         self.stats.sockets_unknown += 1;
+                        if self.cfg.report_given_up {
+                            self.given_up.push(id);
+                        }
                         State::Unknown
                     } else {
                         State::Detecting(tries + 1, held)

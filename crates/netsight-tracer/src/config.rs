@@ -49,7 +49,14 @@ impl Config {
             port: self.filters.port,
             netns: self.filters.netns,
             refuse: Vec::new(),
+            mute_unparsed: self.mutes_unparsed(),
         }
+    }
+
+    /// No one wants data records: the bytes of sockets the parsers gave up
+    /// on are of no use, so those sockets are muted in the kernel.
+    pub(crate) fn mutes_unparsed(&self) -> bool {
+        self.l7_records && !self.data_records
     }
 
     /// The filters in force.
@@ -140,7 +147,10 @@ impl Builder {
         self
     }
 
-    /// Emit one data record per captured syscall (`--raw`).
+    /// Emit one data record per captured syscall (`--raw`). Without data
+    /// records, a socket the parsers give up on (no known protocol in its
+    /// first messages) is muted in the kernel: its reads and writes are
+    /// then only counted there ([`crate::L7Unparsed`]), with no payload copy.
     pub fn data_records(mut self, on: bool) -> Self {
         self.cfg.data_records = on;
         self
@@ -164,7 +174,7 @@ impl Builder {
         self
     }
 
-    /// Answer `netsight sock status` through /run/netsight/tracers/<pid>.sock.
+    /// Answer `netsight sock status` through `/run/netsight/tracers/<pid>.sock`.
     pub fn publish_status(mut self, on: bool) -> Self {
         self.cfg.publish_status = on;
         self

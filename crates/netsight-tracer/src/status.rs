@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, ProgramCost};
+use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, Muter, ProgramCost};
 use netsight_l7::Protocol;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,11 @@ pub struct L7Unparsed {
     pub sockets_evicted: u64,
     /// Gaps in a socket's `cap_seq`: records lost before the parsers.
     pub seq_gaps: u64,
+    /// Reads and writes on sockets given up on, once muted in the kernel
+    /// (L7 records only: no one wants their bytes): counted there, not
+    /// captured. Their bytes are not in `bytes_undetected`.
+    pub muted_calls: u64,
+    pub muted_bytes: u64,
 }
 
 /// A tracer's state, as `netsight sock status --json` prints it.
@@ -172,6 +177,8 @@ pub(crate) struct Shared {
     pub protocols: [AtomicU64; Protocol::ALL.len()],
     /// Per parser: one per worker, or the ring reader's (`--workers 0`).
     pub l7: Vec<L7Counters>,
+    /// Set once the probe is loaded, when sockets given up on are muted.
+    pub muter: OnceLock<Muter>,
     pub kernel: Mutex<KernelView>,
 }
 
@@ -192,6 +199,7 @@ impl Shared {
             l7: (0..cfg.workers.max(1))
                 .map(|_| L7Counters::default())
                 .collect(),
+            muter: OnceLock::new(),
             kernel: Mutex::new(KernelView::default()),
         }
     }
@@ -201,6 +209,23 @@ impl Shared {
         if let Some(i) = Protocol::ALL.iter().position(|p| *p == protocol) {
             self.protocols[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Every parser's counters, and the kernel's for muted sockets.
+    fn l7_unparsed(&self, kernel: &KernelCounters) -> L7Unparsed {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut u = L7Unparsed {
+            muted_calls: kernel.muted_calls,
+            muted_bytes: kernel.muted_bytes,
+            ..L7Unparsed::default()
+        };
+        for c in &self.l7 {
+            u.sockets_unknown += load(&c.sockets_unknown);
+            u.bytes_undetected += load(&c.bytes_undetected);
+            u.sockets_evicted += load(&c.sockets_evicted);
+            u.seq_gaps += load(&c.seq_gaps);
+        }
+        u
     }
 
     pub fn user_lost(&self) -> u64 {
@@ -288,15 +313,7 @@ impl Shared {
             data_records: load(&self.data_records),
             l7_records: load(&self.l7_records),
             protocols,
-            l7_unparsed: self
-                .l7
-                .iter()
-                .fold(L7Unparsed::default(), |a, c| L7Unparsed {
-                    sockets_unknown: a.sockets_unknown + load(&c.sockets_unknown),
-                    bytes_undetected: a.bytes_undetected + load(&c.bytes_undetected),
-                    sockets_evicted: a.sockets_evicted + load(&c.sockets_evicted),
-                    seq_gaps: a.seq_gaps + load(&c.seq_gaps),
-                }),
+            l7_unparsed: self.l7_unparsed(&c),
         }
     }
 }

@@ -165,6 +165,11 @@ fn poll_loop(
     if let Ok(mut k) = shared.kernel.lock() {
         k.hooks = probe.hooks().to_vec();
     }
+    if cfg.mutes_unparsed() {
+        if let Ok(m) = probe.muter() {
+            let _ = shared.muter.set(m);
+        }
+    }
     let sink = Rc::new(RefCell::new(if queues.is_empty() {
         let worker = Worker::new(0, cfg.clone(), Arc::clone(shared), out.clone());
         Sink::Inline(Box::new(worker))

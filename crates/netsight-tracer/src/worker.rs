@@ -76,6 +76,7 @@ impl Worker {
             max_sockets: (cfg.max_sockets as usize / cfg.workers.max(1)).max(1),
             // The budget is the tracer's: each worker's tracker holds its share.
             max_held_bytes: netsight_l7::Config::default().max_held_bytes / cfg.workers.max(1),
+            report_given_up: cfg.mutes_unparsed(),
             ..netsight_l7::Config::default()
         });
         Worker {
@@ -134,8 +135,15 @@ impl Worker {
         self.send_ready();
     }
 
-    /// What the parsers could not make records of, for status readers.
-    fn publish(&self) {
+    /// What the parsers could not make records of, for status readers;
+    /// sockets they gave up on are muted in the kernel.
+    fn publish(&mut self) {
+        for socket_id in self.tracker.take_given_up() {
+            if let Some(m) = self.shared.muter.get() {
+                // A socket left unmuted is only captured for nothing.
+                let _ = m.mute(socket_id);
+            }
+        }
         if let Some(c) = self.shared.l7.get(self.id) {
             c.publish(self.tracker.counters());
         }

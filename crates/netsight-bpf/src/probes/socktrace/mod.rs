@@ -54,7 +54,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, OpenObject, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::loader::{self, Error, Refused};
 pub use raw::Received;
@@ -79,6 +79,8 @@ pub const PAYLOAD_MAX: u32 = socktrace_limits::PAYLOAD_MAX.0;
 pub const IOV_MAX_CAPTURED: u32 = socktrace_limits::IOV_MAX_CAPTURED.0;
 /// Processes `pids` can name at once (from socktrace.h).
 pub const MAX_PID_FILTER: usize = socktrace_limits::MAX_PID_FILTER.0 as usize;
+/// Slots of the muted-socket table: socket `id` mutes in slot `id % MUTED_SLOTS`.
+pub const MUTED_SLOTS: u32 = socktrace_limits::MUTED_SLOTS.0;
 /// How often a reader must drain the ring (`RingBuffer::consume`): the
 /// kernel side wakes it only when a quarter of the ring is waiting.
 pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -100,6 +102,31 @@ pub struct Settings {
     /// Programs to treat as refused on top of `--refuse` (selftest loads
     /// the syscall fallback this way).
     pub refuse: Vec<String>,
+    /// Honour [`Muter`]: set only when no one wants data records.
+    pub mute_unparsed: bool,
+}
+
+/// Mutes sockets whose bytes no one will use (the parsers gave up on
+/// them): while muted, and where the probe was loaded with
+/// [`Settings::mute_unparsed`], a socket's reads and writes are only counted
+/// ([`KernelCounters::muted_calls`], `muted_bytes`), with no payload copy
+/// and no record. A later muted socket whose id takes the same slot unmutes
+/// it.
+#[derive(Debug)]
+pub struct Muter {
+    map: MapHandle,
+}
+
+impl Muter {
+    pub fn mute(&self, socket_id: u64) -> Result<(), Error> {
+        let slot = (socket_id % u64::from(MUTED_SLOTS)) as u32;
+        self.map
+            .update(&slot.to_ne_bytes(), &socket_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| Error::Map {
+                map: "muted",
+                source,
+            })
+    }
 }
 
 /// One program of the tracer and whether it runs.
@@ -132,6 +159,9 @@ pub struct KernelCounters {
     /// Close notices lost (ring full); their sockets' pending requests
     /// then end by timeout.
     pub close_lost: u64,
+    /// Reads and writes on muted sockets (counted, not captured).
+    pub muted_calls: u64,
+    pub muted_bytes: u64,
 }
 
 /// Entries used / max of the tracer's kernel maps.
@@ -194,6 +224,7 @@ fn configure(
         return Ok(());
     };
     ro.ids_by_address = by_syscall;
+    ro.mute_unparsed = s.mute_unparsed;
     ro.payload_bytes = s.payload_bytes.min(PAYLOAD_MAX);
     // A quarter of the ring waiting wakes the reader; below that it drains
     // the ring on its timer ([`DRAIN_EVERY`]).
@@ -400,6 +431,16 @@ impl SockTraceProbe {
         })
     }
 
+    /// A handle that mutes sockets, usable from any thread.
+    pub fn muter(&self) -> Result<Muter, Error> {
+        MapHandle::try_from(&self.skel.maps.muted)
+            .map(|map| Muter { map })
+            .map_err(|source| Error::Map {
+                map: "muted",
+                source,
+            })
+    }
+
     /// The kernel side's counters now.
     pub fn counters(&self) -> KernelCounters {
         let Some(bss) = self.skel.maps.bss_data.as_deref() else {
@@ -424,6 +465,8 @@ impl SockTraceProbe {
             trace_map_full: c.trace_map_full,
             mmsg_unmatched: c.mmsg_unmatched,
             close_lost: c.close_lost,
+            muted_calls: c.muted_calls,
+            muted_bytes: c.muted_bytes,
         }
     }
 

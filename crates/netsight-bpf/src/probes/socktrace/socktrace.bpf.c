@@ -40,6 +40,10 @@ const volatile __u64 wakeup_bytes = 65536;
 /* A write joins the thread's last read in one trace only this soon after. */
 const volatile __u64 trace_window_ns = 10000000000ULL;
 
+/* Set when no one wants data records: sockets user space gave up parsing
+ * (no known protocol in their first messages) are then muted. */
+const volatile bool mute_unparsed = false;
+
 /* Set when the syscall fallback runs: socket ids come from address_ids. */
 const volatile bool ids_by_address = false;
 
@@ -134,6 +138,27 @@ struct {
 	__type(key, __u64);
 	__type(value, struct address_id);
 } address_ids SEC(".maps");
+
+/* The sockets muted by user space, by id, direct-mapped: while its id sits
+ * in its slot, a socket's reads and writes are counted and sent nowhere (no
+ * payload copy, no record). A collision only unmutes the older socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MUTED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} muted SEC(".maps");
+
+static __always_inline bool is_muted(__u64 sid)
+{
+	__u32 slot = sid & (MUTED_SLOTS - 1);
+	__u64 *m;
+
+	if (!mute_unparsed)
+		return false;
+	m = bpf_map_lookup_elem(&muted, &slot);
+	return m && *m == sid;
+}
 
 static __always_inline bool pid_wanted(__u32 tgid)
 {
@@ -454,6 +479,14 @@ static __always_inline int emit(struct sock_facts *f, struct user_io *io, __u64 
 
 	if (filter_netns && f->netns != filter_netns)
 		return 0;
+	if (is_muted(f->sid)) {
+		ADD(counters.muted_calls, 1);
+		ADD(counters.muted_bytes, ret);
+		/* Still a read a following write on another socket may answer. */
+		if (!send)
+			trace_of((__u32)pid_tgid, f->sid, false, bpf_ktime_get_ns());
+		return 0;
+	}
 	key = bpf_get_smp_processor_id() * 2 + send;
 	s = bpf_map_lookup_elem(&scratch, &key);
 	if (!s)

@@ -13,6 +13,9 @@ enum socktrace_limits {
 	PAYLOAD_MAX = 16384,
 	IOV_MAX_CAPTURED = 16,
 	MAX_PID_FILTER = 8,
+	/* Slots of the muted-socket table (a power of two; slot = id % it:
+	 * ids are counters, so recent sockets spread over every slot). */
+	MUTED_SLOTS = 4096,
 };
 
 /* Which syscall moved the bytes (decoded from the task's saved registers;
@@ -107,6 +110,8 @@ struct trace_counters {
 	__u64 trace_map_full;
 	__u64 mmsg_unmatched;   /* sendmmsg/recvmmsg message not located */
 	__u64 close_lost;       /* close notices lost: ring full (not data) */
+	__u64 muted_calls;      /* on sockets the parsers gave up on: counted only */
+	__u64 muted_bytes;
 };
 
 /* Per socket, keyed by its cookie. */

@@ -20,6 +20,7 @@ pub(crate) fn idle_settings(refuse: &[&str]) -> Settings {
         port: None,
         netns: None,
         refuse: refuse.iter().map(|p| p.to_string()).collect(),
+        mute_unparsed: false,
     }
 }
 

@@ -228,7 +228,7 @@ fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> st
         out,
         "summary: records: {}; lost in kernel {}, in user space {}; peek reads skipped {}, \
          sendfile {} B, splice {} B, io_uring {} B not captured; {} B of no known protocol \
-         not parsed ({} sockets given up on)",
+         not parsed ({} sockets given up on; {} B of it counted in the kernel only, muted)",
         if per.is_empty() {
             "none".into()
         } else {
@@ -240,8 +240,9 @@ fn summary(out: &mut dyn Write, printer: &Printer, s: &Status, json: bool) -> st
         s.uncaptured.sendfile_bytes,
         s.uncaptured.splice_bytes,
         s.uncaptured.io_uring_bytes,
-        s.l7_unparsed.bytes_undetected,
-        s.l7_unparsed.sockets_unknown
+        s.l7_unparsed.bytes_undetected + s.l7_unparsed.muted_bytes,
+        s.l7_unparsed.sockets_unknown,
+        s.l7_unparsed.muted_bytes
     )
 }
 

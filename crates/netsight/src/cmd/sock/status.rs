@@ -97,9 +97,14 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
     let l = &t.l7_unparsed;
     writeln!(
         out,
-        "Not parsed     {} B of no known protocol ({} sockets given up on), {} sockets evicted \
-         (L7 memory budget), {} capture gaps",
-        l.bytes_undetected, l.sockets_unknown, l.sockets_evicted, l.seq_gaps
+        "Not parsed     {} B of no known protocol ({} sockets given up on; {} calls/{} B of it \
+         muted: counted in the kernel only), {} sockets evicted (L7 memory budget), {} capture gaps",
+        l.bytes_undetected + l.muted_bytes,
+        l.sockets_unknown,
+        l.muted_calls,
+        l.muted_bytes,
+        l.sockets_evicted,
+        l.seq_gaps
     )?;
     writeln!(out, "Protocols")?;
     for (p, n) in &t.protocols {
