@@ -14,6 +14,7 @@ use libbpf_rs::{Link, MapCore, MapFlags};
 use super::blacklist::Blacklist;
 use super::bpffs::{self, StateDir};
 use super::error::{Result, XdpError};
+use super::hits::percpu_sum;
 use super::migrate;
 use super::program::{self, MapSource};
 use super::raw::{self, IfaceEntry};
@@ -386,8 +387,8 @@ impl Blacklist {
                 ifindex: e.ifindex,
                 netns_ino: e.netns_ino,
                 mode,
-                passed: self.sum_percpu(&self.maps.iface_stats, slot, 0)?,
-                dropped: self.sum_percpu(&self.maps.iface_stats, slot, 8)?,
+                passed: percpu_sum(&self.maps.iface_stats, slot, 0)?,
+                dropped: percpu_sum(&self.maps.iface_stats, slot, 8)?,
             });
         }
         Ok(out)
@@ -396,8 +397,8 @@ impl Blacklist {
     /// Exact passed/dropped counts of one attachment slot.
     pub fn iface_counters(&self, slot: u32) -> Result<(u64, u64)> {
         Ok((
-            self.sum_percpu(&self.maps.iface_stats, slot, 0)?,
-            self.sum_percpu(&self.maps.iface_stats, slot, 8)?,
+            percpu_sum(&self.maps.iface_stats, slot, 0)?,
+            percpu_sum(&self.maps.iface_stats, slot, 8)?,
         ))
     }
 }

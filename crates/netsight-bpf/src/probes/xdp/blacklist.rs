@@ -11,7 +11,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::bpffs::{DirLock, StateDir};
 use super::cidr::Cidr;
 use super::error::{Result, XdpError};
-use super::hits::{self, HitCounters, LEGACY_HITS};
+use super::hits::{HitCounters, LEGACY_HITS};
 use super::mapped::MappedU64s;
 use super::migrate;
 use super::program::{self, MapSource, Maps};
@@ -314,11 +314,6 @@ impl Blacklist {
             .zip(counts)
             .map(|((cidr, _), hits)| RuleHits { cidr, hits })
             .collect())
-    }
-
-    /// Sum over CPUs of the u64 at `offset` in a per-CPU value.
-    pub(crate) fn sum_percpu(&self, map: &MapHandle, slot: u32, offset: usize) -> Result<u64> {
-        hits::percpu_sum(map, slot, offset)
     }
 
     pub(crate) fn zero_iface_counters(&self, slot: u32) -> Result<()> {

@@ -44,13 +44,13 @@ impl<'a> HitCounters<'a> {
     pub fn reset(&self, slots: &[u32]) -> Result<()> {
         let sums = self.sums_by_chunk(slots)?;
         let base = self.base.values();
+        let zeros = vec![vec![0u8; 8]; self.ncpus];
         for &s in slots {
             base[s as usize].store(
                 sums[&(s / raw::HIT_CHUNK)][(s % raw::HIT_CHUNK) as usize],
                 Ordering::Release,
             );
             if let Some(legacy) = self.legacy {
-                let zeros = vec![vec![0u8; 8]; self.ncpus];
                 legacy
                     .update_percpu(&s.to_ne_bytes(), &zeros, MapFlags::ANY)
                     .map_err(|e| XdpError::bpf("resetting a hit counter", e))?;
