@@ -2,7 +2,8 @@
 //! writes random bytes with write, send, sendmsg (several buffers) and
 //! writev; each data record's payload is what the application wrote,
 //! syscall_len what the syscall returned, cap_seq has no gap, and tcp_seq is
-//! the sequence number tcpdump shows for that byte.
+//! the sequence number tcpdump shows for that byte. The client runs in a
+//! cgroup of its own, which its records name.
 
 mod common;
 mod sock_support;
@@ -10,6 +11,7 @@ mod sock_support;
 use common::{listen_port, random_in, NetPair, Server};
 use serde_json::Value;
 use sock_support::{of_type, python, unbase64, Capture, SockRun};
+use std::process::Command;
 
 const SERVER: &str = r#"
 import socket, sys, json
@@ -28,6 +30,7 @@ print(json.dumps({"done": True}), flush=True)
 const CLIENT: &str = r#"
 import socket, sys, json, os
 sizes = [int(x) for x in sys.argv[2].split(",")]
+cgroup = [l[3:].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
 s = socket.create_connection(("10.77.0.2", int(sys.argv[1])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 out = []
@@ -44,8 +47,46 @@ for i, n in enumerate(sizes):
         ret = os.writev(s.fileno(), [data[: n // 3], data[n // 3 : 2 * n // 3], data[2 * n // 3 :]])
     out.append({"syscall": kind, "ret": ret, "hex": data[:ret].hex()})
     s.recv(1)
-print(json.dumps({"pid": os.getpid(), "writes": out}))
+print(json.dumps({"pid": os.getpid(), "cgroup": (cgroup or ["/"])[0], "writes": out}))
 "#;
+
+/// A cgroup v2 directory for one test, removed when dropped (after the
+/// processes in it ended); None where no cgroup2 hierarchy is mounted.
+struct TestCgroup(std::path::PathBuf);
+
+impl TestCgroup {
+    fn new(name: &str) -> Option<TestCgroup> {
+        // Where cgroup2 is mounted: /sys/fs/cgroup, or .../unified on hybrid hosts.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let root = mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
+        })?;
+        let dir = root.join(format!("netsight-test-{name}-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        Some(TestCgroup(dir))
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// `command`, started inside `cgroup` (moved there before `ip netns exec`,
+/// which mounts a sysfs of its own over the cgroup hierarchy).
+fn in_cgroup(cgroup: Option<&TestCgroup>, command: Command) -> Command {
+    let Some(c) = cgroup else {
+        return command;
+    };
+    let mut sh = Command::new("sh");
+    sh.args(["-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$@\""]);
+    sh.arg(&c.0)
+        .arg(command.get_program())
+        .args(command.get_args());
+    sh
+}
 
 fn records_of(all: &[Value], pid: u64, port: u16) -> Vec<&Value> {
     let mut v: Vec<&Value> = of_type(all, "data")
@@ -81,7 +122,11 @@ fn raw_records_equal_what_the_application_wrote() {
     );
     let sock = SockRun::start(&["--raw", "--port", &port_s, "--payload-bytes", "16384"]);
     let server = Server::start(python(&net.b, SERVER, &[&port_s, &sizes]));
-    let report = common::client(python(&net.a, CLIENT, &[&port_s, &sizes]));
+    let cgroup = TestCgroup::new("skraw");
+    let report = common::client(in_cgroup(
+        cgroup.as_ref(),
+        python(&net.a, CLIENT, &[&port_s, &sizes]),
+    ));
     let _ = server.finish();
     let packets = capture.stop();
     let lines = sock.stop();
@@ -95,6 +140,17 @@ fn raw_records_equal_what_the_application_wrote() {
     let writes = report[0]["writes"].as_array().unwrap();
     let client = records_of(&lines, pid, port);
     assert_gapless(&client);
+    // The cgroup the kernel side read for each record is the client's own.
+    let client_cgroup = report[0]["cgroup"].as_str().unwrap();
+    if let Some(c) = &cgroup {
+        assert!(
+            c.0.ends_with(client_cgroup.trim_start_matches('/')),
+            "{client_cgroup}"
+        );
+    }
+    for r in &client {
+        assert_eq!(r["cgroup"], client_cgroup, "cap_seq {}", r["cap_seq"]);
+    }
     let egress: Vec<&&Value> = client
         .iter()
         .filter(|r| r["direction"] == "egress")
@@ -162,6 +218,7 @@ import socket, sys, os, json, tempfile
 n = int(sys.argv[2])
 f = tempfile.TemporaryFile()
 f.write(os.urandom(n)); f.flush()
+cgroup = [l[3:].strip() for l in open("/proc/self/cgroup") if l.startswith("0::")]
 s = socket.create_connection(("10.77.0.2", int(sys.argv[1])))
 sent = 0
 while sent < n:

@@ -229,6 +229,9 @@ fn configure(
     // A quarter of the ring waiting wakes the reader; below that it drains
     // the ring on its timer ([`DRAIN_EVERY`]).
     ro.wakeup_bytes = u64::from(s.ring_bytes / 4);
+    // Each CPU asks how full the ring is after adding an eighth of its share
+    // of that: all together overshoot the threshold by an eighth at most.
+    ro.fill_check_bytes = ro.wakeup_bytes / (8 * u64::from(cpus));
     ro.tracer_tgid = std::process::id();
     for (slot, pid) in ro.filter_pids.iter_mut().zip(&s.pids) {
         *slot = *pid;
