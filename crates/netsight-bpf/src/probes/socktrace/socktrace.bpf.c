@@ -204,34 +204,27 @@ static __always_inline void count_uncaptured(enum uncaptured why, int ret)
 	}
 }
 
-/* Copies up to `limit` bytes from an iovec array into s->data; returns
- * bytes copied. The iovecs are read in one go into the end of s->data,
- * which payload copies never reach (they stop below PAYLOAD_MAX; the
- * second half is only there for the verifier's bounds). */
-static __always_inline __u32 copy_iovecs(struct scratch *s, __u64 iov, __u64 cnt, __u32 limit)
+/* Copies up to `limit` bytes from an iovec array; returns bytes copied. */
+static __always_inline __u32 copy_iovecs(__u8 *dst, __u64 iov, __u64 cnt, __u32 limit)
 {
-	struct ns_iovec *v = (void *)(s->data + sizeof(s->data)) - sizeof(struct ns_iovec) * IOV_MAX_CAPTURED;
-	__u64 nv = cnt < IOV_MAX_CAPTURED ? cnt : IOV_MAX_CAPTURED;
 	__u32 off = 0;
 
-	barrier_var(nv);
-	if (nv > IOV_MAX_CAPTURED)
-		nv = IOV_MAX_CAPTURED;
-	if (!nv || bpf_probe_read_user(v, nv * sizeof(*v), (void *)iov))
-		return 0;
 	for (int i = 0; i < IOV_MAX_CAPTURED; i++) {
+		struct ns_iovec v;
 		__u64 n;
 
-		if (i >= nv || off >= limit)
+		if (i >= cnt || off >= limit)
 			break;
-		n = v[i].len;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
+			break;
+		n = v.len;
 		if (n > limit - off)
 			n = limit - off;
 		barrier_var(n);
 		if (n > PAYLOAD_MAX)
 			n = PAYLOAD_MAX;
 		off &= PAYLOAD_MAX - 1;
-		if (n && bpf_probe_read_user(s->data + off, n, (void *)v[i].base))
+		if (n && bpf_probe_read_user(dst + off, n, (void *)v.base))
 			break;
 		off += n;
 	}
@@ -282,7 +275,7 @@ static __always_inline __u32 copy_payload(struct scratch *s, struct user_io *io,
 		}
 		return n;
 	}
-	return copy_iovecs(s, io->iov, io->iovcnt, limit);
+	return copy_iovecs(s->data, io->iov, io->iovcnt, limit);
 }
 
 /* What a record needs from the socket. */
