@@ -1,7 +1,8 @@
 //! Pinned state of older layouts is upgraded in place by the next command:
 //! the first layout (rules in LPM tries `bl_v4`/`bl_v6`), the second
-//! (prefix hashes, no compact IPv4 table) and the third (the table, but hit
-//! counts in per-slot `rule_hits`, not chunks). Rules keep their hit counts, the
+//! (prefix hashes, no compact IPv4 table), the third (the table, but hit
+//! counts in per-slot `rule_hits`, not chunks) and the fourth (no per-CPU
+//! copies of the table). Rules keep their hit counts, the
 //! attachment stays, and its link then filters with the new maps (root only;
 //! skipped when a real blacklist is pinned on this host).
 
@@ -37,7 +38,7 @@ fn old_map(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapHandle
     if ty == MapType::LpmTrie || ty == MapType::Hash {
         opts.map_flags = libbpf_sys::BPF_F_NO_PREALLOC;
     }
-    if name == "pfx4_table" {
+    if name == "pfx4_table" || name == "hit_base" {
         opts.map_flags = libbpf_sys::BPF_F_MMAPABLE;
     }
     let mut map = MapHandle::create(ty, Some(name), key, value, max, &opts).unwrap();
@@ -91,6 +92,9 @@ enum Layout {
     Second,
     /// The second plus the (empty) compact table; hits in `rule_hits`.
     Third,
+    /// The third plus the chunked counters, without the table's per-CPU
+    /// copies: the rule sits in the shared table, its hits in `hit_chunks`.
+    Fourth,
 }
 
 #[test]
@@ -106,6 +110,22 @@ fn second_layout_gains_the_compact_table_in_place() {
 #[test]
 fn third_layout_gains_chunked_hit_counters_in_place() {
     upgrade_case(Layout::Third);
+}
+
+#[test]
+fn fourth_layout_gains_per_cpu_copies_of_the_table_in_place() {
+    upgrade_case(Layout::Fourth);
+}
+
+/// The shared table's bucket of 198.51.100.0/24 in slot 5, entry in way 0
+/// (xdp.h: the entry's bits and the bucket hash).
+fn table_bucket_of_the_rule() -> (u32, Vec<u8>) {
+    let word = u32::from_ne_bytes([198, 51, 100, 0]);
+    let home = ((24u64 << 32 | u64::from(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as u32;
+    let entry = 1u64 << 63 | 5u64 << 38 | 24u64 << 32 | u64::from(word);
+    let mut bucket = entry.to_ne_bytes().to_vec();
+    bucket.resize(64, 0);
+    (home, bucket)
 }
 
 /// Both cases pin at the one state path: one at a time.
@@ -164,10 +184,15 @@ fn upgrade_case(layout: Layout) {
                 old_map("bl_v6", MapType::LpmTrie, 20, 4, MAX_RULES);
                 old_map("bl_v4", MapType::LpmTrie, 8, 4, MAX_RULES)
             }
-            Layout::Second | Layout::Third => {
-                if layout == Layout::Third {
-                    old_map("pfx4_table", MapType::Array, 4, 64, 1 << 16);
+            Layout::Second | Layout::Third | Layout::Fourth => {
+                if layout != Layout::Second {
+                    let t = old_map("pfx4_table", MapType::Array, 4, 64, 1 << 16);
                     old_map("pfx4_meta", MapType::Array, 4, 8, 1);
+                    if layout == Layout::Fourth {
+                        let (home, bucket) = table_bucket_of_the_rule();
+                        t.update(&home.to_ne_bytes(), &bucket, MapFlags::ANY)
+                            .unwrap();
+                    }
                 }
                 old_map("pfx_v6", MapType::Hash, 20, 4, MAX_RULES);
                 let lens = old_map("pfx_lens", MapType::Array, 4, 32, 1);
@@ -178,17 +203,33 @@ fn upgrade_case(layout: Layout) {
                 old_map("pfx_v4", MapType::Hash, 8, 4, MAX_RULES)
             }
         };
-        let hits = old_map("rule_hits", MapType::PercpuArray, 4, 8, MAX_RULES);
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap();
+        if layout == Layout::Fourth {
+            let chunks = old_map(
+                "hit_chunks",
+                MapType::PercpuArray,
+                4,
+                8 * 2048,
+                MAX_RULES / 2048,
+            );
+            old_map("hit_base", MapType::Array, 4, 8, MAX_RULES);
+            let mut per_cpu = vec![vec![0u8; 8 * 2048]; ncpus];
+            per_cpu[0][8 * 5..8 * 6].copy_from_slice(&11u64.to_ne_bytes());
+            chunks
+                .update_percpu(&0u32.to_ne_bytes(), &per_cpu, MapFlags::ANY)
+                .unwrap();
+        } else {
+            let hits = old_map("rule_hits", MapType::PercpuArray, 4, 8, MAX_RULES);
+            let mut per_cpu = vec![vec![0u8; 8]; ncpus];
+            per_cpu[0] = 11u64.to_ne_bytes().to_vec();
+            hits.update_percpu(&5u32.to_ne_bytes(), &per_cpu, MapFlags::ANY)
+                .unwrap();
+        }
         old_map("iface_stats", MapType::PercpuArray, 4, 16, 64);
         let table = old_map("iface_table", MapType::Array, 4, 32, 64);
         let mut key = 24u32.to_ne_bytes().to_vec();
         key.extend_from_slice(&[198, 51, 100, 0]);
         v4.update(&key, &5u32.to_ne_bytes(), MapFlags::ANY).unwrap();
-        let ncpus = libbpf_rs::num_possible_cpus().unwrap();
-        let mut per_cpu = vec![vec![0u8; 8]; ncpus];
-        per_cpu[0] = 11u64.to_ne_bytes().to_vec();
-        hits.update_percpu(&5u32.to_ne_bytes(), &per_cpu, MapFlags::ANY)
-            .unwrap();
 
         // An attached, pinned link in slot 0 (running a program of any
         // version: here one that filters nothing).
@@ -214,8 +255,11 @@ fn upgrade_case(layout: Layout) {
             assert!(Path::new(STATE).join("pfx_v4").exists());
             assert!(Path::new(STATE).join("pfx4_table").exists());
             assert!(Path::new(STATE).join("hit_chunks").exists());
+            assert!(Path::new(STATE).join("pfx4_cpu").exists());
             // The retired counters stay: they hold the 11 hits.
-            assert!(Path::new(STATE).join("rule_hits").exists());
+            if layout != Layout::Fourth {
+                assert!(Path::new(STATE).join("rule_hits").exists());
+            }
             let rules = bl.rule_hits().unwrap();
             assert_eq!(rules.len(), 1);
             assert_eq!(rules[0].cidr.to_string(), "198.51.100.0/24");

@@ -546,3 +546,158 @@ fn a_reused_slot_counts_from_zero_in_every_chunk() {
     let total: u64 = bl.rule_hits().unwrap().iter().map(|r| r.hits).sum();
     assert_eq!(total, 2 + 3 + 4 + 5, "no other rule counted anything");
 }
+
+/// The CPUs this test may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data, filled by the kernel for its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the set is as large as we say.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    assert_eq!(rc, 0, "sched_getaffinity");
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: cpu < CPU_SETSIZE, within the set.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Moves this thread to `cpu`: BPF_PROG_TEST_RUN runs the program there.
+fn run_on(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; cpu < CPU_SETSIZE.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is this thread; the set is as large as we say.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+}
+
+/// The program searches and counts in its own CPU's copy of the compact
+/// table: on every CPU in turn, with rules added and removed between the
+/// rounds (each change must reach every copy), each verdict equals a
+/// reference longest-prefix match and each rule's count, summed over the
+/// CPUs, the packets that matched it.
+#[test]
+fn every_cpus_copy_matches_the_reference_and_counts_exactly() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let cpus = allowed_cpus();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let lens = [20u8, 24, 28, 32];
+    let random_rule = |rng: &mut Rng| {
+        let a = 0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff);
+        masked_v4(a, lens[(rng.next() % lens.len() as u64) as usize])
+    };
+    let mut live = std::collections::BTreeMap::<Cidr, u64>::new();
+    while live.len() < 3000 {
+        live.insert(random_rule(&mut rng), 0);
+    }
+    let bl = Blacklist::private().unwrap();
+    bl.add(&live.keys().copied().collect::<Vec<_>>()).unwrap();
+    let prog = bl.test_program(0).unwrap();
+    let (mut dropped, mut passed) = (0u64, 0u64);
+    for round in 0..2 * cpus.len() {
+        let cpu = cpus[round % cpus.len()];
+        run_on(cpu);
+        let rules: Vec<Cidr> = live.keys().copied().collect();
+        for i in 0..1500 {
+            let src = if i % 2 == 0 {
+                first_v4(&rules[(rng.next() % rules.len() as u64) as usize])
+            } else {
+                Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
+            };
+            let longest = live
+                .keys()
+                .filter(|c| c.contains(src.into()))
+                .max_by_key(|c| c.prefix_len())
+                .copied();
+            let verdict = run_from(&prog, src.into());
+            match longest {
+                Some(c) => {
+                    assert_eq!(verdict, Verdict::Drop, "CPU {cpu}: {src} is in {c}");
+                    *live.get_mut(&c).unwrap() += 1;
+                    dropped += 1;
+                }
+                None => {
+                    assert_eq!(verdict, Verdict::Pass, "CPU {cpu}: {src} matches nothing");
+                    passed += 1;
+                }
+            }
+        }
+        // Churn: 300 rules go (their counts with them), 300 new ones come.
+        let gone: Vec<Cidr> = rules.iter().copied().step_by(10).collect();
+        bl.remove(&gone).unwrap();
+        gone.iter().for_each(|c| {
+            live.remove(c);
+        });
+        let mut new = Vec::new();
+        while new.len() < 300 {
+            let c = random_rule(&mut rng);
+            if let std::collections::btree_map::Entry::Vacant(e) = live.entry(c) {
+                e.insert(0);
+                new.push(c);
+            }
+        }
+        bl.add(&new).unwrap();
+    }
+    let rounds = 2 * cpus.len() as u64;
+    assert!(
+        dropped > 500 * rounds && passed > 250 * rounds,
+        "{dropped} dropped, {passed} passed"
+    );
+    let got: std::collections::BTreeMap<Cidr, u64> = bl
+        .rule_hits()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.cidr, r.hits))
+        .collect();
+    let wrong: Vec<_> = live
+        .iter()
+        .filter(|(c, n)| got.get(c) != Some(n))
+        .map(|(c, n)| format!("{c}: {:?} counted, {n} sent", got.get(c)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {}: {wrong:?}",
+        wrong.len(),
+        live.len()
+    );
+    assert_eq!(got.len(), live.len());
+}
+
+/// A CPU's count in its copy has 25 bits; at the top it moves to the rule's
+/// slot (a carry). Started just below, on every CPU: every read before,
+/// across and after the carry is exact.
+#[test]
+fn counts_stay_exact_across_a_carry() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let rule: Cidr = "10.77.0.0/16".parse().unwrap();
+    let other: Cidr = "10.78.0.0/16".parse().unwrap();
+    let bl = Blacklist::private().unwrap();
+    bl.add(&[rule, other]).unwrap();
+    let prog = bl.test_program(0).unwrap();
+    let mut want = 0u64;
+    for cpu in allowed_cpus() {
+        run_on(cpu);
+        let start = netsight_bpf::probes::xdp::COPY_COUNT_MAX - 3;
+        assert!(bl.preset_copy_count(&rule, cpu, start));
+        want += start;
+        assert_eq!(hits(&bl, "10.77.0.0/16"), want);
+        for _ in 0..6 {
+            let v = run_from(&prog, Ipv4Addr::new(10, 77, 1, 1).into());
+            assert_eq!(v, Verdict::Drop);
+            want += 1;
+            assert_eq!(hits(&bl, "10.77.0.0/16"), want, "CPU {cpu}");
+        }
+        assert_eq!(
+            hits(&bl, "10.78.0.0/16"),
+            0,
+            "the carry went to its own slot"
+        );
+    }
+}

@@ -18,6 +18,10 @@ use super::program::{self, MapSource, Maps};
 use super::raw;
 use super::table::{Placed, V4Table};
 
+/// How often `rule_hits` reads again when a carry ran while it read (one
+/// per 2^25 hits of a rule on a CPU: a retry is rare, two in a row rarer).
+const CARRY_RETRIES: usize = 1000;
+
 /// One rule and its exact hit count (summed over CPUs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleHits {
@@ -97,7 +101,7 @@ impl Blacklist {
     fn new(maps: Maps, dir: Option<StateDir>) -> Result<Blacklist> {
         let ncpus =
             libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
-        let v4_table = V4Table::map(&maps.v4_table)?;
+        let v4_table = V4Table::map(&maps.v4_table, &maps.v4_copies, ncpus)?;
         let hit_base = MappedU64s::map(&maps.hit_base, raw::MAX_RULES as usize, "hit_base")?;
         let legacy_hits = match &dir {
             Some(d) if d.map(LEGACY_HITS).exists() => {
@@ -308,12 +312,58 @@ impl Blacklist {
     pub fn rule_hits(&self) -> Result<Vec<RuleHits>> {
         let rules = self.rules_with_slots()?;
         let slots: Vec<u32> = rules.iter().map(|(_, s)| *s).collect();
-        let counts = self.hits().read(&slots)?;
-        Ok(rules
-            .into_iter()
-            .zip(counts)
-            .map(|((cidr, _), hits)| RuleHits { cidr, hits })
-            .collect())
+        // A compact-table rule counts in the CPUs' copies, and a carry
+        // moves a copy's count to the rule's slot: the copies are read
+        // between two reads of the slots, and kept only if no carry ran
+        // meanwhile (its slot unchanged, no copy marked mid-carry).
+        for _ in 0..CARRY_RETRIES {
+            let before = self.hits().read(&slots)?;
+            let in_copies: Vec<_> = rules.iter().map(|(c, _)| self.copy_hits(c)).collect();
+            let after = self.hits().read(&slots)?;
+            let settled = in_copies.iter().zip(before.iter().zip(&after)).all(
+                |(copies, (b, a))| match copies {
+                    None => true,
+                    Some(None) => false,
+                    Some(Some(_)) => b == a,
+                },
+            );
+            if settled {
+                return Ok(rules
+                    .into_iter()
+                    .zip(after.into_iter().zip(in_copies))
+                    .map(|((cidr, _), (slot_hits, copies))| RuleHits {
+                        cidr,
+                        hits: slot_hits.wrapping_add(copies.flatten().unwrap_or(0)),
+                    })
+                    .collect());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(XdpError::io(
+            "reading hit counts",
+            std::io::Error::other("a count kept moving between counters"),
+        ))
+    }
+
+    /// A compact-table rule's hits in the CPUs' copies (`Some(None)`: a
+    /// carry is in progress), or `None` for a rule counted by slot only.
+    fn copy_hits(&self, cidr: &Cidr) -> Option<Option<u64>> {
+        match cidr {
+            Cidr::V4 { addr, len } => self.v4_table.copy_hits(raw::v4_word(*addr), *len),
+            Cidr::V6 { .. } => None,
+        }
+    }
+
+    /// Sets `cidr`'s count in `cpu`'s copy of the compact table (tests use
+    /// it to start a count next to a carry; the rule's hits grow by `n`).
+    #[doc(hidden)]
+    pub fn preset_copy_count(&self, cidr: &Cidr, cpu: usize, n: u64) -> bool {
+        match cidr {
+            Cidr::V4 { addr, len } => self
+                .v4_table
+                .preset_count(raw::v4_word(*addr), *len, cpu, n),
+            Cidr::V6 { .. } => false,
+        }
     }
 
     pub(crate) fn zero_iface_counters(&self, slot: u32) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Upgrading pinned state left by older layouts. The first kept the rules
 //! in two LPM tries (`bl_v4`, `bl_v6`), whose keys are the prefix hashes'
 //! keys byte for byte; later ones lacked maps added since (the compact IPv4
-//! table, the chunked hit counters). Rules keep their slots and their hit
+//! table, the chunked hit counters, the table's per-CPU copies). Rules keep their slots and their hit
 //! counts (the retired per-slot counters stay pinned and are still read:
 //! hits.rs). Each pinned link gets a program instance on the new maps
 //! through BPF_LINK_UPDATE, an atomic swap: filtering never stops. Every
@@ -21,6 +21,7 @@ use super::bpffs::{self, StateDir};
 use super::error::{Result, XdpError};
 use super::program::{self, MapSource, MAP_NAMES};
 use super::raw;
+use super::table::V4Table;
 
 /// The tries of the first layout, and their key sizes.
 pub const OLD_MAP_NAMES: [&str; 2] = ["bl_v4", "bl_v6"];
@@ -74,6 +75,9 @@ fn add_missing_maps(dir: &StateDir) -> Result<Option<Upgraded>> {
     if added.is_empty() {
         return Ok(None);
     }
+    if added.contains(&COPIES) && dir.map("pfx4_table").exists() {
+        pin_filled_copies(dir)?;
+    }
     let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
     let bl = Blacklist::from_pinned(maps, dir.clone())?;
     let rules = bl.fill_v4_table()?;
@@ -84,6 +88,38 @@ fn add_missing_maps(dir: &StateDir) -> Result<Option<Upgraded>> {
         dir.path.display()
     );
     Ok(Some(Upgraded { rules, links }))
+}
+
+/// The per-CPU copies of the compact table (program.rs: MAP_NAMES).
+const COPIES: &str = "pfx4_cpu";
+
+/// Creates the per-CPU copies of a pinned compact table, fills them from it,
+/// and only then pins them: a command cut short leaves no empty copies
+/// behind for a new program instance to search.
+fn pin_filled_copies(dir: &StateDir) -> Result<()> {
+    let path = dir.map("pfx4_table");
+    let shared = MapHandle::from_pinned_path(&path)
+        .map_err(|e| XdpError::bpf(format!("opening {}", path.display()), e))?;
+    program::check_layout("pfx4_table", &shared, Some(dir))?;
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: libbpf_sys::BPF_F_MMAPABLE,
+        ..Default::default()
+    };
+    let mut copies = MapHandle::create(
+        MapType::Array,
+        Some(COPIES),
+        4,
+        raw::PFX4_BUCKET_SIZE,
+        program::copies_entries(),
+        &opts,
+    )
+    .map_err(|e| XdpError::bpf(format!("creating {COPIES}"), e))?;
+    let ncpus = libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
+    V4Table::map(&shared, &copies, ncpus)?.fill_copies();
+    copies
+        .pin(dir.map(COPIES))
+        .map_err(|e| XdpError::bpf(format!("pinning {COPIES}"), e))
 }
 
 fn upgrade_first_layout(dir: &StateDir) -> Result<Option<Upgraded>> {

@@ -6,7 +6,7 @@
 //! Layout on bpffs (`/sys/fs/bpf/netsight/xdp/`): the maps of
 //! `program::MAP_NAMES` and `link_<slot>` per attached interface. Older
 //! layouts (LPM tries `bl_v4`/`bl_v6`; no compact IPv4 table; per-slot
-//! counters in `rule_hits`) are upgraded in place by the next command
+//! counters in `rule_hits`; no per-CPU copies of the table) are upgraded in place by the next command
 //! (migrate.rs).
 //! Needs Linux >= 5.9 (XDP bpf_link, BPF_LINK_UPDATE).
 
@@ -33,6 +33,10 @@ pub use error::{Result, XdpError};
 /// The blacklist's one program (xdp.bpf.c).
 pub const PROGRAM_NAME: &str = "netsight_xdp";
 pub use flood_gen::FloodGen;
+/// The largest count a CPU keeps in its copy of the compact table before it
+/// carries it to the rule's slot (xdp.h: PFX4_COUNT_MAX; for tests).
+#[doc(hidden)]
+pub use raw::PFX4_COUNT_MAX as COPY_COUNT_MAX;
 pub use raw::{MAX_IFACES, MAX_RULES};
 pub use run_stats::{enable_run_stats, RunStats, RunStatsGuard};
 pub use test_run::{TestProgram, Verdict};

@@ -31,8 +31,10 @@ struct {
 	__type(value, struct prefix_lens);
 } pfx_lens SEC(".maps");
 
-/* Written by user space through mmap, one 8-byte store per entry, so the
- * program reads an entry whole or not at all. */
+/* The shared compact table: the record of where each IPv4 rule sits and
+ * its slot (the program reads it only to carry a count, xdp.h). Written by
+ * user space through mmap, one 8-byte store per entry, so a reader sees an
+ * entry whole or not at all. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -48,20 +50,46 @@ struct {
 	__type(value, struct pfx4_meta);
 } pfx4_meta SEC(".maps");
 
+/* xdp.h: the table once per CPU, with the counts. max_entries is set at
+ * load time to PFX4_BUCKETS times the possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, PFX4_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct pfx4_bucket);
+} pfx4_cpu SEC(".maps");
+
+/* A source's rule: either a compact-table entry of this CPU's copy (entry,
+ * its table index `at`, its key bits `key`) or a slot of hit_chunks. */
+struct v4_match {
+	__u64 *entry;
+	__u64 key;
+	__u32 at;
+	__u32 slot;
+};
+
 static __always_inline __u32 pfx4_home(__u32 addr, __u32 len)
 {
 	return (((__u64)len << 32 | addr) * PFX4_HASH_MUL) >> (64 - 16);
 }
 
-/* 1 and the rule's slot if (len, addr) is in the table, 0 if not. */
-static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 *slot)
+static __always_inline __u64 pfx4_key(__u32 addr, __u32 len)
 {
-	__u64 want = PFX4_VALID | ((__u64)len << PFX4_LEN_SHIFT) | addr;
+	return PFX4_VALID | ((__u64)len << PFX4_LEN_SHIFT) | addr;
+}
+
+/* 1 if (len, addr) is in this CPU's copy of the table (copy: the index of
+ * its first bucket), with m->entry, m->at and m->key set; 0 if not. */
+static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct v4_match *m)
+{
+	__u64 want = pfx4_key(addr, len);
 	__u32 home = pfx4_home(addr, len);
 
 	for (int p = 0; p < PFX4_PROBES; p++) {
-		__u32 key = (home + p) & (PFX4_BUCKETS - 1);
-		struct pfx4_bucket *b = bpf_map_lookup_elem(&pfx4_table, &key);
+		__u32 bucket = (home + p) & (PFX4_BUCKETS - 1);
+		__u32 key = copy + bucket;
+		struct pfx4_bucket *b = bpf_map_lookup_elem(&pfx4_cpu, &key);
 		bool open = false;
 
 		if (!b)
@@ -70,7 +98,9 @@ static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 *slot)
 			__u64 e = *(volatile __u64 *)&b->e[w];
 
 			if ((e & PFX4_KEY_MASK) == want) {
-				*slot = (e >> PFX4_SLOT_SHIFT) & (XDP_MAX_RULES - 1);
+				m->entry = &b->e[w];
+				m->key = want;
+				m->at = bucket * PFX4_WAYS + w;
 				return 1;
 			}
 			open |= e == 0;
@@ -131,16 +161,19 @@ static __always_inline bool v4_spilled(void)
 	return m && m->spilled;
 }
 
-/* The rule slot of the longest IPv4 prefix holding saddr: 1 and *slot, or 0. */
-static __always_inline int match_v4(__be32 saddr, __u32 *slot)
+/* The longest IPv4 prefix holding saddr: 1 and *m, or 0. */
+static __always_inline int match_v4(__be32 saddr, struct v4_match *m)
 {
 	struct prefix_lens *lens = lens_in_use();
 	bool spilled = v4_spilled();
+	/* Possible CPUs are numbered from 0, and the copies were sized for them. */
+	__u32 copy = bpf_get_smp_processor_id() * PFX4_BUCKETS;
 	struct pfx_v4_key key;
 	__u64 left;
 
 	if (!lens)
 		return 0;
+	m->entry = NULL;
 	left = lens->v4 & ((1ULL << 33) - 1); /* /0 .. /32 */
 	for (int i = 0; i <= 32 && left; i++) {
 		__u32 len = top_bit(left);
@@ -148,14 +181,14 @@ static __always_inline int match_v4(__be32 saddr, __u32 *slot)
 
 		left &= ~(1ULL << len);
 		key.addr = saddr & mask32(len);
-		if (pfx4_find(key.addr, len, slot))
+		if (pfx4_find(key.addr, len, copy, m))
 			return 1;
 		if (!spilled)
 			continue;
 		key.prefixlen = len;
 		found = bpf_map_lookup_elem(&pfx_v4, &key);
 		if (found) {
-			*slot = *found;
+			m->slot = *found;
 			return 1;
 		}
 	}

@@ -14,7 +14,7 @@ use super::error::{Result, XdpError};
 use super::raw;
 use super::skel::XdpSkelBuilder;
 
-pub const MAP_NAMES: [&str; 9] = [
+pub const MAP_NAMES: [&str; 10] = [
     "pfx_v4",
     "pfx_v6",
     "pfx_lens",
@@ -24,6 +24,7 @@ pub const MAP_NAMES: [&str; 9] = [
     "iface_table",
     "pfx4_table",
     "pfx4_meta",
+    "pfx4_cpu",
 ];
 
 /// The shared maps, as owned descriptors (valid without the skeleton).
@@ -38,6 +39,8 @@ pub struct Maps {
     pub iface_table: MapHandle,
     pub v4_table: MapHandle,
     pub v4_meta: MapHandle,
+    /// The compact table once per CPU, with the counts (xdp.h).
+    pub v4_copies: MapHandle,
 }
 
 /// Where an instance gets its maps from.
@@ -68,6 +71,7 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
         "pfx_lens" => (MapType::Array, 4, raw::PREFIX_LENS_SIZE, 1),
         "pfx4_table" => (MapType::Array, 4, raw::PFX4_BUCKET_SIZE, raw::PFX4_BUCKETS),
         "pfx4_meta" => (MapType::Array, 4, raw::PFX4_META_SIZE, 1),
+        "pfx4_cpu" => (MapType::Array, 4, raw::PFX4_BUCKET_SIZE, copies_entries()),
         "hit_chunks" => (
             MapType::PercpuArray,
             4,
@@ -84,6 +88,12 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
         ),
         _ => (MapType::Array, 4, raw::IFACE_ENTRY_SIZE, raw::MAX_IFACES),
     }
+}
+
+/// pfx4_cpu's size: the table once per possible CPU.
+pub(super) fn copies_entries() -> u32 {
+    let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
+    ncpus.saturating_mul(raw::PFX4_BUCKETS)
 }
 
 pub(super) fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {
@@ -134,6 +144,7 @@ impl Maps {
             iface_table: open("iface_table")?,
             v4_table: open("pfx4_table")?,
             v4_meta: open("pfx4_meta")?,
+            v4_copies: open("pfx4_cpu")?,
         })
     }
 
@@ -151,6 +162,7 @@ impl Maps {
             "iface_stats" => &self.iface_stats,
             "pfx4_table" => &self.v4_table,
             "pfx4_meta" => &self.v4_meta,
+            "pfx4_cpu" => &self.v4_copies,
             _ => &self.iface_table,
         }
     }
@@ -185,6 +197,10 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.iface_slot = iface_slot;
     }
+    open.maps
+        .pfx4_cpu
+        .set_max_entries(copies_entries())
+        .map_err(|e| XdpError::bpf("sizing pfx4_cpu", e))?;
     for map in [
         &mut open.maps.pfx_v4,
         &mut open.maps.pfx_v6,
@@ -195,6 +211,7 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         &mut open.maps.iface_table,
         &mut open.maps.pfx4_table,
         &mut open.maps.pfx4_meta,
+        &mut open.maps.pfx4_cpu,
     ] {
         let name = map.name().to_string_lossy().into_owned();
         let res = match &maps {
@@ -233,6 +250,7 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         iface_table: dup(&skel.maps.iface_table, "iface_table")?,
         v4_table: dup(&skel.maps.pfx4_table, "pfx4_table")?,
         v4_meta: dup(&skel.maps.pfx4_meta, "pfx4_meta")?,
+        v4_copies: dup(&skel.maps.pfx4_cpu, "pfx4_cpu")?,
     };
     let prog = skel
         .progs

@@ -37,6 +37,9 @@ pub const PFX4_META_SIZE: u32 = 8;
 pub const PFX4_VALID: u64 = 1 << 63;
 pub const PFX4_TOMBSTONE: u64 = 1;
 const PFX4_SLOT_SHIFT: u32 = 38;
+/// A CPU's count in its copy of an entry (xdp.h: PFX4_COUNT_*).
+pub const PFX4_COUNT_SHIFT: u32 = 38;
+pub const PFX4_COUNT_MAX: u64 = (1 << 25) - 1;
 const PFX4_LEN_SHIFT: u32 = 32;
 pub const PFX4_KEY_MASK: u64 = PFX4_VALID | (0x3F << PFX4_LEN_SHIFT) | 0xFFFF_FFFF;
 const PFX4_HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -53,6 +56,21 @@ pub fn pfx4_entry(word: u32, len: u8, slot: u32) -> u64 {
         | (u64::from(slot & (MAX_RULES - 1)) << PFX4_SLOT_SHIFT)
         | (u64::from(len) << PFX4_LEN_SHIFT)
         | u64::from(word)
+}
+
+/// A shared entry as written into every CPU's copy: the key bits with a
+/// count of zero (empty and deleted entries as they are).
+pub fn pfx4_copy(entry: u64) -> u64 {
+    if entry & PFX4_VALID != 0 {
+        entry & PFX4_KEY_MASK
+    } else {
+        entry
+    }
+}
+
+/// The count in a CPU's copy of an entry.
+pub fn pfx4_count(copy: u64) -> u64 {
+    (copy >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX
 }
 
 pub fn pfx4_word(entry: u64) -> u32 {

@@ -1,6 +1,8 @@
-//! The compact IPv4 table (xdp.h, `pfx4_table`) from user space: the map is
-//! mmap'ed and every entry is written with one atomic 8-byte store, so the
-//! program, reading an entry with one load, sees it whole or not at all.
+//! The compact IPv4 table (xdp.h, `pfx4_table`, and its per-CPU copies
+//! `pfx4_cpu`) from user space: the maps are mmap'ed and every entry is
+//! written with one atomic 8-byte store, so the program, reading an entry
+//! with one load, sees it whole or not at all. The shared table is the
+//! record (searched, reclaimed); each write goes to every copy too.
 //! Writers hold the state directory's lock (or own a private blacklist).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,19 +21,92 @@ pub enum Placed {
     Spilled,
 }
 
-/// The mapped table.
+/// Entries in one copy of the table.
+const ENTRIES: usize = raw::PFX4_BUCKETS as usize * raw::PFX4_WAYS;
+
+/// The mapped table and its copies.
 #[derive(Debug)]
-pub struct V4Table(MappedU64s);
+pub struct V4Table {
+    shared: MappedU64s,
+    copies: MappedU64s,
+    ncpus: usize,
+}
 
 impl V4Table {
-    /// Maps the table of `map` (an mmap-able array of PFX4_BUCKETS buckets).
-    pub fn map(map: &MapHandle) -> Result<V4Table> {
-        let len = raw::PFX4_BUCKETS as usize * raw::PFX4_WAYS;
-        MappedU64s::map(map, len, "pfx4_table").map(V4Table)
+    /// Maps the shared table (an mmap-able array of PFX4_BUCKETS buckets)
+    /// and the copies (the same, once per possible CPU).
+    pub fn map(shared: &MapHandle, copies: &MapHandle, ncpus: usize) -> Result<V4Table> {
+        Ok(V4Table {
+            shared: MappedU64s::map(shared, ENTRIES, "pfx4_table")?,
+            copies: MappedU64s::map(copies, ENTRIES * ncpus, "pfx4_cpu")?,
+            ncpus,
+        })
     }
 
     fn entries(&self) -> &[AtomicU64] {
-        self.0.values()
+        self.shared.values()
+    }
+
+    /// Entry `i` of every CPU's copy.
+    fn copies_of(&self, i: usize) -> impl Iterator<Item = &AtomicU64> {
+        let copies = self.copies.values();
+        (0..self.ncpus).map(move |cpu| &copies[cpu * ENTRIES + i])
+    }
+
+    /// Writes entry `i`: a key goes into the shared table first (a carry
+    /// finds its slot there), anything else into the copies first (the
+    /// program stops matching before the record changes).
+    fn set(&self, i: usize, v: u64) {
+        let copy = raw::pfx4_copy(v);
+        if v & raw::PFX4_VALID != 0 {
+            self.entries()[i].store(v, Ordering::Release);
+            self.copies_of(i)
+                .for_each(|c| c.store(copy, Ordering::Release));
+        } else {
+            self.copies_of(i)
+                .for_each(|c| c.store(copy, Ordering::Release));
+            self.entries()[i].store(v, Ordering::Release);
+        }
+    }
+
+    /// Copies the shared table into every CPU's copy, entries whose key
+    /// differs only (for copies created after the table: migrate.rs).
+    pub fn fill_copies(&self) -> usize {
+        let mut written = 0;
+        for (i, e) in self.entries().iter().enumerate() {
+            let want = raw::pfx4_copy(e.load(Ordering::Acquire));
+            for c in self.copies_of(i) {
+                let have = c.load(Ordering::Acquire);
+                if raw::pfx4_copy(have) != want {
+                    c.store(want, Ordering::Release);
+                    written += 1;
+                }
+            }
+        }
+        written
+    }
+
+    /// The hits counted in the copies for (word, len), summed over CPUs:
+    /// `Some(None)` while a carry is in progress on some CPU (the count is
+    /// then moving to the slot's counters: read again), `None` if the rule
+    /// is not in the table.
+    pub fn copy_hits(&self, word: u32, len: u8) -> Option<Option<u64>> {
+        let i = self.position(word, len)?;
+        let key = Self::key(word, len);
+        let mut sum = 0u64;
+        for c in self.copies_of(i) {
+            let v = c.load(Ordering::Acquire);
+            if v & raw::PFX4_KEY_MASK != key {
+                // Not there yet (a rule being added): that CPU cannot match it.
+                continue;
+            }
+            let n = raw::pfx4_count(v);
+            if n == raw::PFX4_COUNT_MAX {
+                return Some(None);
+            }
+            sum += n;
+        }
+        Some(Some(sum))
     }
 
     /// The indexes of the entries a key may live in, in search order.
@@ -47,8 +122,25 @@ impl V4Table {
         raw::pfx4_entry(word, len, 0) & raw::PFX4_KEY_MASK
     }
 
-    /// The slot of (word, len), as the program would find it.
-    pub fn find(&self, word: u32, len: u8) -> Option<u32> {
+    /// Sets the count of (word, len) in `cpu`'s copy (tests only: a real
+    /// count only ever changes in the program). False if not in the table.
+    pub fn preset_count(&self, word: u32, len: u8, cpu: usize, n: u64) -> bool {
+        let Some(i) = self.position(word, len) else {
+            return false;
+        };
+        if cpu >= self.ncpus || n >= raw::PFX4_COUNT_MAX {
+            return false;
+        }
+        let copy = &self.copies.values()[cpu * ENTRIES + i];
+        copy.store(
+            Self::key(word, len) | n << raw::PFX4_COUNT_SHIFT,
+            Ordering::Release,
+        );
+        true
+    }
+
+    /// The index of (word, len), searched as the program searches.
+    fn position(&self, word: u32, len: u8) -> Option<usize> {
         let key = Self::key(word, len);
         let e = self.entries();
         for bucket in Self::candidates(word, len)
@@ -59,7 +151,7 @@ impl V4Table {
             for &i in bucket {
                 let v = e[i].load(Ordering::Acquire);
                 if v & raw::PFX4_KEY_MASK == key {
-                    return Some(raw::pfx4_slot(v));
+                    return Some(i);
                 }
                 open |= v == 0;
             }
@@ -68,6 +160,12 @@ impl V4Table {
             }
         }
         None
+    }
+
+    /// The slot of (word, len), as the program would find it.
+    pub fn find(&self, word: u32, len: u8) -> Option<u32> {
+        let i = self.position(word, len)?;
+        Some(raw::pfx4_slot(self.entries()[i].load(Ordering::Acquire)))
     }
 
     /// Places a rule in the first free or deleted entry of its buckets.
@@ -79,7 +177,7 @@ impl V4Table {
         });
         match free {
             Some(i) => {
-                e[i].store(raw::pfx4_entry(word, len, slot), Ordering::Release);
+                self.set(i, raw::pfx4_entry(word, len, slot));
                 Placed::Table
             }
             None => Placed::Spilled,
@@ -93,7 +191,7 @@ impl V4Table {
         for i in Self::candidates(word, len) {
             if e[i].load(Ordering::Relaxed) & raw::PFX4_KEY_MASK == key {
                 // A tombstone, not 0: keys placed past this bucket stay found.
-                e[i].store(raw::PFX4_TOMBSTONE, Ordering::Release);
+                self.set(i, raw::PFX4_TOMBSTONE);
                 self.reclaim(raw::pfx4_home(word, len), (i / raw::PFX4_WAYS) as u32);
                 return true;
             }
@@ -115,7 +213,7 @@ impl V4Table {
                 for w in 0..raw::PFX4_WAYS {
                     let i = b as usize * raw::PFX4_WAYS + w;
                     if e[i].load(Ordering::Relaxed) == raw::PFX4_TOMBSTONE {
-                        e[i].store(0, Ordering::Release);
+                        self.set(i, 0);
                     }
                 }
             }

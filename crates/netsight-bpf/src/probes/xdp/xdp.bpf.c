@@ -58,9 +58,9 @@ struct {
 	__type(value, struct iface_entry);
 } iface_table SEC(".maps");
 
-/* 1 and the rule slot matching the packet's source, or 0. Every read is
+/* 1 and the rule matching the packet's source, or 0. Every read is
  * bounds-checked against data_end; a short frame simply matches nothing. */
-static __always_inline int match_source(void *data, void *data_end, __u32 *slot)
+static __always_inline int match_source(void *data, void *data_end, struct v4_match *m)
 {
 	struct ethhdr *eth = data;
 	void *l3 = eth + 1;
@@ -87,7 +87,7 @@ static __always_inline int match_source(void *data, void *data_end, __u32 *slot)
 
 		if ((void *)(ip + 1) > data_end || ip->version != 4)
 			return 0;
-		return match_v4(ip->saddr, slot);
+		return match_v4(ip->saddr, m);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
@@ -100,10 +100,59 @@ static __always_inline int match_source(void *data, void *data_end, __u32 *slot)
 		found = match_v6(saddr);
 		if (!found)
 			return 0;
-		*slot = *found;
+		m->entry = NULL;
+		m->slot = *found;
 		return 1;
 	}
 	return 0;
+}
+
+static __always_inline void count_in_chunk(__u32 rule, __u64 n)
+{
+	__u32 chunk = rule / HIT_CHUNK;
+	struct hit_chunk *hits = bpf_map_lookup_elem(&hit_chunks, &chunk);
+
+	if (hits)
+		hits->n[rule % HIT_CHUNK] += n;
+}
+
+/* Adds n to the rule in the shared table at index `at`, if it still holds
+ * `key` (a rule deleted meanwhile has no count to keep). */
+static __always_inline void carry(__u32 at, __u64 key, __u64 n)
+{
+	__u32 bucket = at / PFX4_WAYS;
+	struct pfx4_bucket *b = bpf_map_lookup_elem(&pfx4_table, &bucket);
+	__u64 e;
+
+	if (!b)
+		return;
+	e = *(volatile __u64 *)&b->e[at % PFX4_WAYS];
+	if ((e & PFX4_KEY_MASK) == key)
+		count_in_chunk((e >> PFX4_SLOT_SHIFT) & (XDP_MAX_RULES - 1), n);
+}
+
+/* One hit on a compact-table rule, in this CPU's copy (xdp.h: pfx4_cpu).
+ * A failed compare-and-swap means user space deleted the entry meanwhile. */
+static __always_inline void count_in_copy(const struct v4_match *m)
+{
+	__u64 old = *(volatile __u64 *)m->entry;
+	__u64 n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
+
+	if ((old & PFX4_KEY_MASK) != m->key)
+		return;
+	if (n == PFX4_COUNT_MAX) {
+		/* Another run is mid-carry on this CPU (possible on PREEMPT_RT). */
+		carry(m->at, m->key, 1);
+		return;
+	}
+	if (__sync_val_compare_and_swap(m->entry, old, old + PFX4_COUNT_ONE) != old)
+		return;
+	if (n + 1 < PFX4_COUNT_MAX)
+		return;
+	/* The count reached the marker: move it to the slot, then restart it. */
+	carry(m->at, m->key, PFX4_COUNT_MAX);
+	__sync_val_compare_and_swap(m->entry, old + PFX4_COUNT_ONE,
+				    old & ~(PFX4_COUNT_MAX << PFX4_COUNT_SHIFT));
 }
 
 SEC("xdp")
@@ -111,20 +160,20 @@ int netsight_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 slot = iface_slot, rule, chunk;
+	__u32 slot = iface_slot;
 	struct iface_counters *ifc;
-	struct hit_chunk *hits;
+	struct v4_match m = {};
 
 	ifc = bpf_map_lookup_elem(&iface_stats, &slot);
-	if (!match_source(data, data_end, &rule)) {
+	if (!match_source(data, data_end, &m)) {
 		if (ifc)
 			ifc->passed++;
 		return XDP_PASS;
 	}
-	chunk = rule / HIT_CHUNK;
-	hits = bpf_map_lookup_elem(&hit_chunks, &chunk);
-	if (hits)
-		hits->n[rule % HIT_CHUNK]++;
+	if (m.entry)
+		count_in_copy(&m);
+	else
+		count_in_chunk(m.slot, 1);
 	if (ifc)
 		ifc->dropped++;
 	return XDP_DROP;

@@ -37,7 +37,8 @@ struct pfx_v6_key {
 	__be32 addr[4];
 };
 
-/* The compact IPv4 table the program looks rules up in: buckets of
+/* The compact IPv4 table (the program searches its CPU's copy of it,
+ * pfx4_cpu below): buckets of
  * PFX4_WAYS entries, one cache line each, so a spread flood pays one miss
  * per length tried instead of a hash bucket and an element. A key lives in
  * its home bucket or one of the next PFX4_PROBES - 1; a bucket with an
@@ -61,6 +62,22 @@ struct pfx_v6_key {
 struct pfx4_bucket {
 	__u64 e[PFX4_WAYS];
 };
+
+/* The table again once per possible CPU, in pfx4_cpu (bucket b of CPU c at
+ * index c * PFX4_BUCKETS + b): each entry the shared entry's key bits with,
+ * in place of the slot, that CPU's hit count for the rule (bits 38..62). A
+ * spread flood then touches one line per packet, the one holding its key,
+ * and counts there without atomics shared between CPUs. The program counts
+ * by compare-and-swap so that an entry user space replaced meanwhile is
+ * never written back. PFX4_COUNT_MAX marks a carry in progress: the count
+ * reached it, so the program adds PFX4_COUNT_MAX to the rule's slot in
+ * hit_chunks (the slot read from the shared table) and then zeroes the
+ * count. User space writes the shared entry and every copy (a new key: the
+ * shared entry first, so a carry finds the slot; a delete: the copies
+ * first, so the program stops matching). */
+#define PFX4_COUNT_SHIFT 38
+#define PFX4_COUNT_MAX ((1ULL << 25) - 1)
+#define PFX4_COUNT_ONE (1ULL << PFX4_COUNT_SHIFT)
 
 struct pfx4_meta {
 	__u64 spilled; /* IPv4 rules only in pfx_v4 (the table had no room) */
