@@ -75,15 +75,17 @@ fn add_missing_maps(dir: &StateDir) -> Result<Option<Upgraded>> {
     if added.is_empty() {
         return Ok(None);
     }
-    if added.contains(&COPIES) && dir.map("pfx4_table").exists() {
-        pin_filled_copies(dir)?;
-    }
+    let copied = if added.contains(&COPIES) && dir.map("pfx4_table").exists() {
+        pin_filled_copies(dir)?
+    } else {
+        0
+    };
     let (_prog, maps) = program::load(0, MapSource::Pinned(dir))?;
     let bl = Blacklist::from_pinned(maps, dir.clone())?;
     let rules = bl.fill_v4_table()?;
     let links = relink_all(dir, &bl)?;
     eprintln!(
-        "netsight: added {} to the pinned XDP blacklist in {} ({rules} IPv4 rules placed in the table, {links} attachments moved to the new maps)",
+        "netsight: added {} to the pinned XDP blacklist in {} ({rules} IPv4 rules placed in the table, {copied} copied to each CPU's table, {links} attachments moved to the new maps)",
         added.join(", "),
         dir.path.display()
     );
@@ -95,8 +97,8 @@ const COPIES: &str = "pfx4_cpu";
 
 /// Creates the per-CPU copies of a pinned compact table, fills them from it,
 /// and only then pins them: a command cut short leaves no empty copies
-/// behind for a new program instance to search.
-fn pin_filled_copies(dir: &StateDir) -> Result<()> {
+/// behind for a new program instance to search. Returns the rules copied.
+fn pin_filled_copies(dir: &StateDir) -> Result<usize> {
     let path = dir.map("pfx4_table");
     let shared = MapHandle::from_pinned_path(&path)
         .map_err(|e| XdpError::bpf(format!("opening {}", path.display()), e))?;
@@ -116,10 +118,11 @@ fn pin_filled_copies(dir: &StateDir) -> Result<()> {
     )
     .map_err(|e| XdpError::bpf(format!("creating {COPIES}"), e))?;
     let ncpus = libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
-    V4Table::map(&shared, &copies, ncpus)?.fill_copies();
+    let rules = V4Table::map(&shared, &copies, ncpus)?.fill_copies();
     copies
         .pin(dir.map(COPIES))
-        .map_err(|e| XdpError::bpf(format!("pinning {COPIES}"), e))
+        .map_err(|e| XdpError::bpf(format!("pinning {COPIES}"), e))?;
+    Ok(rules)
 }
 
 fn upgrade_first_layout(dir: &StateDir) -> Result<Option<Upgraded>> {

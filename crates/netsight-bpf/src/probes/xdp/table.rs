@@ -71,19 +71,20 @@ impl V4Table {
 
     /// Copies the shared table into every CPU's copy, entries whose key
     /// differs only (for copies created after the table: migrate.rs).
+    /// Returns the number of rules in the table.
     pub fn fill_copies(&self) -> usize {
-        let mut written = 0;
+        let mut rules = 0;
         for (i, e) in self.entries().iter().enumerate() {
-            let want = raw::pfx4_copy(e.load(Ordering::Acquire));
+            let v = e.load(Ordering::Acquire);
+            let want = raw::pfx4_copy(v);
             for c in self.copies_of(i) {
-                let have = c.load(Ordering::Acquire);
-                if raw::pfx4_copy(have) != want {
+                if raw::pfx4_copy(c.load(Ordering::Acquire)) != want {
                     c.store(want, Ordering::Release);
-                    written += 1;
                 }
             }
+            rules += usize::from(v & raw::PFX4_VALID != 0);
         }
-        written
+        rules
     }
 
     /// The hits counted in the copies for (word, len), summed over CPUs:
