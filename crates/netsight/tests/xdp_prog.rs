@@ -598,6 +598,8 @@ fn every_cpus_copy_matches_the_reference_and_counts_exactly() {
     bl.add(&live.keys().copied().collect::<Vec<_>>()).unwrap();
     let prog = bl.test_program(0).unwrap();
     let (mut dropped, mut passed) = (0u64, 0u64);
+    // Per rule and CPU, what that CPU's copy must hold.
+    let mut on_cpu = std::collections::HashMap::<(Cidr, usize), u64>::new();
     for round in 0..2 * cpus.len() {
         let cpu = cpus[round % cpus.len()];
         run_on(cpu);
@@ -618,6 +620,7 @@ fn every_cpus_copy_matches_the_reference_and_counts_exactly() {
                 Some(c) => {
                     assert_eq!(verdict, Verdict::Drop, "CPU {cpu}: {src} is in {c}");
                     *live.get_mut(&c).unwrap() += 1;
+                    *on_cpu.entry((c, cpu)).or_default() += 1;
                     dropped += 1;
                 }
                 None => {
@@ -626,11 +629,17 @@ fn every_cpus_copy_matches_the_reference_and_counts_exactly() {
                 }
             }
         }
+        // Each CPU counted in its own copy.
+        for c in live.keys() {
+            let want = on_cpu.get(&(*c, cpu)).copied().unwrap_or(0);
+            assert_eq!(bl.copy_count(c, cpu), Some(want), "{c} on CPU {cpu}");
+        }
         // Churn: 300 rules go (their counts with them), 300 new ones come.
         let gone: Vec<Cidr> = rules.iter().copied().step_by(10).collect();
         bl.remove(&gone).unwrap();
         gone.iter().for_each(|c| {
             live.remove(c);
+            on_cpu.retain(|(r, _), _| r != c);
         });
         let mut new = Vec::new();
         while new.len() < 300 {
@@ -694,6 +703,8 @@ fn counts_stay_exact_across_a_carry() {
             want += 1;
             assert_eq!(hits(&bl, "10.77.0.0/16"), want, "CPU {cpu}");
         }
+        // The carry ran at the top (2^25 - 1): 3 hits are left in the copy.
+        assert_eq!(bl.copy_count(&rule, cpu), Some(3), "CPU {cpu}");
         assert_eq!(
             hits(&bl, "10.78.0.0/16"),
             0,

@@ -5,6 +5,7 @@
 //! are in use.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{fence, Ordering};
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
@@ -18,8 +19,8 @@ use super::program::{self, MapSource, Maps};
 use super::raw;
 use super::table::{Placed, V4Table};
 
-/// How often `rule_hits` reads again when a carry ran while it read (one
-/// per 2^25 hits of a rule on a CPU: a retry is rare, two in a row rarer).
+/// How often `rule_hits` reads a rule again when a carry of its count ran
+/// while it read (a carry comes once per 2^25 hits of a rule on a CPU).
 const CARRY_RETRIES: usize = 1000;
 
 /// One rule and its exact hit count (summed over CPUs).
@@ -101,7 +102,7 @@ impl Blacklist {
     fn new(maps: Maps, dir: Option<StateDir>) -> Result<Blacklist> {
         let ncpus =
             libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
-        let v4_table = V4Table::map(&maps.v4_table, &maps.v4_copies, ncpus)?;
+        let v4_table = V4Table::map(&maps.v4_table, &maps.v4_copies, program::copies())?;
         let hit_base = MappedU64s::map(&maps.hit_base, raw::MAX_RULES as usize, "hit_base")?;
         let legacy_hits = match &dir {
             Some(d) if d.map(LEGACY_HITS).exists() => {
@@ -311,38 +312,47 @@ impl Blacklist {
     /// Every rule with its exact hit count.
     pub fn rule_hits(&self) -> Result<Vec<RuleHits>> {
         let rules = self.rules_with_slots()?;
-        let slots: Vec<u32> = rules.iter().map(|(_, s)| *s).collect();
+        let mut hits: Vec<Option<u64>> = vec![None; rules.len()];
         // A compact-table rule counts in the CPUs' copies, and a carry
-        // moves a copy's count to the rule's slot: the copies are read
-        // between two reads of the slots, and kept only if no carry ran
-        // meanwhile (its slot unchanged, no copy marked mid-carry).
+        // moves a copy's count to the rule's slot: its copies are read
+        // between two reads of its slot, and kept if no carry ran meanwhile
+        // (slot unchanged, no copy marked mid-carry); the others are read
+        // again.
         for _ in 0..CARRY_RETRIES {
-            let before = self.hits().read(&slots)?;
-            let in_copies: Vec<_> = rules.iter().map(|(c, _)| self.copy_hits(c)).collect();
-            let after = self.hits().read(&slots)?;
-            let settled = in_copies.iter().zip(before.iter().zip(&after)).all(
-                |(copies, (b, a))| match copies {
-                    None => true,
-                    Some(None) => false,
-                    Some(Some(_)) => b == a,
-                },
-            );
-            if settled {
-                return Ok(rules
-                    .into_iter()
-                    .zip(after.into_iter().zip(in_copies))
-                    .map(|((cidr, _), (slot_hits, copies))| RuleHits {
-                        cidr,
-                        hits: slot_hits.wrapping_add(copies.flatten().unwrap_or(0)),
-                    })
-                    .collect());
+            let pending: Vec<usize> = (0..rules.len()).filter(|&i| hits[i].is_none()).collect();
+            if pending.is_empty() {
+                break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            let slots: Vec<u32> = pending.iter().map(|&i| rules[i].1).collect();
+            let before = self.hits().read(&slots)?;
+            fence(Ordering::SeqCst);
+            let in_copies: Vec<_> = pending
+                .iter()
+                .map(|&i| self.copy_hits(&rules[i].0))
+                .collect();
+            fence(Ordering::SeqCst);
+            let after = self.hits().read(&slots)?;
+            for (k, &i) in pending.iter().enumerate() {
+                hits[i] = match in_copies[k] {
+                    None => Some(after[k]),
+                    Some(Some(n)) if before[k] == after[k] => Some(after[k].wrapping_add(n)),
+                    Some(_) => None,
+                };
+            }
         }
-        Err(XdpError::io(
-            "reading hit counts",
-            std::io::Error::other("a count kept moving between counters"),
-        ))
+        rules
+            .into_iter()
+            .zip(hits)
+            .map(|((cidr, _), hits)| {
+                let hits = hits.ok_or_else(|| {
+                    XdpError::io(
+                        format!("reading the hit count of {cidr}"),
+                        std::io::Error::other("it kept moving between counters"),
+                    )
+                })?;
+                Ok(RuleHits { cidr, hits })
+            })
+            .collect()
     }
 
     /// A compact-table rule's hits in the CPUs' copies (`Some(None)`: a
@@ -350,6 +360,16 @@ impl Blacklist {
     fn copy_hits(&self, cidr: &Cidr) -> Option<Option<u64>> {
         match cidr {
             Cidr::V4 { addr, len } => self.v4_table.copy_hits(raw::v4_word(*addr), *len),
+            Cidr::V6 { .. } => None,
+        }
+    }
+
+    /// `cidr`'s count in `cpu`'s copy of the compact table (tests check
+    /// with it that a CPU counts in its own copy).
+    #[doc(hidden)]
+    pub fn copy_count(&self, cidr: &Cidr, cpu: usize) -> Option<u64> {
+        match cidr {
+            Cidr::V4 { addr, len } => self.v4_table.count_on(raw::v4_word(*addr), *len, cpu),
             Cidr::V6 { .. } => None,
         }
     }

@@ -117,8 +117,7 @@ fn pin_filled_copies(dir: &StateDir) -> Result<usize> {
         &opts,
     )
     .map_err(|e| XdpError::bpf(format!("creating {COPIES}"), e))?;
-    let ncpus = libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
-    let rules = V4Table::map(&shared, &copies, ncpus)?.fill_copies();
+    let rules = V4Table::map(&shared, &copies, program::copies())?.fill_copies();
     copies
         .pin(dir.map(COPIES))
         .map_err(|e| XdpError::bpf(format!("pinning {COPIES}"), e))?;

@@ -8,7 +8,7 @@
 //! layouts (LPM tries `bl_v4`/`bl_v6`; no compact IPv4 table; per-slot
 //! counters in `rule_hits`; no per-CPU copies of the table) are upgraded in place by the next command
 //! (migrate.rs).
-//! Needs Linux >= 5.9 (XDP bpf_link, BPF_LINK_UPDATE).
+//! Needs Linux >= 5.12 (XDP bpf_link, BPF_LINK_UPDATE, BPF compare-and-swap).
 
 mod attach;
 mod blacklist;

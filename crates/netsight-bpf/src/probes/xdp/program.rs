@@ -90,10 +90,43 @@ fn expected(name: &str) -> (MapType, u32, u32, u32) {
     }
 }
 
-/// pfx4_cpu's size: the table once per possible CPU.
+/// pfx4_cpu's size: the table once per possible CPU id.
 pub(super) fn copies_entries() -> u32 {
-    let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1) as u32;
-    ncpus.saturating_mul(raw::PFX4_BUCKETS)
+    (copies() as u32).saturating_mul(raw::PFX4_BUCKETS)
+}
+
+/// How many copies of the table: the highest possible CPU id + 1 (the
+/// program indexes them by its CPU id; ids need not be contiguous, so the
+/// count of possible CPUs is not enough).
+pub(super) fn copies() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| highest_cpu(&s))
+        .map(|id| id + 1)
+        .or_else(|| libbpf_rs::num_possible_cpus().ok())
+        .unwrap_or(1)
+}
+
+/// The highest id in a CPU list such as "0-3,8-11".
+fn highest_cpu(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .filter_map(|r| r.rsplit('-').next()?.trim().parse().ok())
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::highest_cpu;
+
+    #[test]
+    fn highest_cpu_of_a_list() {
+        assert_eq!(highest_cpu("0-1\n"), Some(1));
+        assert_eq!(highest_cpu("0"), Some(0));
+        assert_eq!(highest_cpu("0-3,8-11"), Some(11));
+        assert_eq!(highest_cpu("0,2,5"), Some(5));
+        assert_eq!(highest_cpu(""), None);
+    }
 }
 
 pub(super) fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {

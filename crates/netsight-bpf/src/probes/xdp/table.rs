@@ -34,7 +34,7 @@ pub struct V4Table {
 
 impl V4Table {
     /// Maps the shared table (an mmap-able array of PFX4_BUCKETS buckets)
-    /// and the copies (the same, once per possible CPU).
+    /// and the copies (the same, `ncpus` times: one per possible CPU id).
     pub fn map(shared: &MapHandle, copies: &MapHandle, ncpus: usize) -> Result<V4Table> {
         Ok(V4Table {
             shared: MappedU64s::map(shared, ENTRIES, "pfx4_table")?,
@@ -121,6 +121,13 @@ impl V4Table {
 
     fn key(word: u32, len: u8) -> u64 {
         raw::pfx4_entry(word, len, 0) & raw::PFX4_KEY_MASK
+    }
+
+    /// The count of (word, len) in `cpu`'s copy, if there.
+    pub fn count_on(&self, word: u32, len: u8, cpu: usize) -> Option<u64> {
+        let i = self.position(word, len)?;
+        let v = self.copies_of(i).nth(cpu)?.load(Ordering::Acquire);
+        (v & raw::PFX4_KEY_MASK == Self::key(word, len)).then(|| raw::pfx4_count(v))
     }
 
     /// Sets the count of (word, len) in `cpu`'s copy (tests only: a real

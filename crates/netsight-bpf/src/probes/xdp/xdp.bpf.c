@@ -132,21 +132,32 @@ static __always_inline void carry(__u32 at, __u64 key, __u64 n)
 }
 
 /* One hit on a compact-table rule, in this CPU's copy (xdp.h: pfx4_cpu).
- * A failed compare-and-swap means user space deleted the entry meanwhile. */
+ * The compare-and-swap fails when user space deleted the entry meanwhile
+ * (then nothing is counted) or when another run on this CPU counted first
+ * (a nested or, on PREEMPT_RT, preempted run: then it is tried again). */
 static __always_inline void count_in_copy(const struct v4_match *m)
 {
 	__u64 old = *(volatile __u64 *)m->entry;
-	__u64 n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
+	__u64 n, seen;
+	int tries = 0;
 
+again:
+	n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
 	if ((old & PFX4_KEY_MASK) != m->key)
 		return;
 	if (n == PFX4_COUNT_MAX) {
-		/* Another run is mid-carry on this CPU (possible on PREEMPT_RT). */
+		/* Another run is mid-carry on this CPU. */
 		carry(m->at, m->key, 1);
 		return;
 	}
-	if (__sync_val_compare_and_swap(m->entry, old, old + PFX4_COUNT_ONE) != old)
+	seen = __sync_val_compare_and_swap(m->entry, old, old + PFX4_COUNT_ONE);
+	if (seen != old) {
+		if (++tries < 3) {
+			old = seen;
+			goto again;
+		}
 		return;
+	}
 	if (n + 1 < PFX4_COUNT_MAX)
 		return;
 	/* The count reached the marker: move it to the slot, then restart it. */
