@@ -115,20 +115,6 @@ fn highest_cpu(list: &str) -> Option<usize> {
         .max()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::highest_cpu;
-
-    #[test]
-    fn highest_cpu_of_a_list() {
-        assert_eq!(highest_cpu("0-1\n"), Some(1));
-        assert_eq!(highest_cpu("0"), Some(0));
-        assert_eq!(highest_cpu("0-3,8-11"), Some(11));
-        assert_eq!(highest_cpu("0,2,5"), Some(5));
-        assert_eq!(highest_cpu(""), None);
-    }
-}
-
 pub(super) fn check_layout(name: &str, map: &MapHandle, dir: Option<&StateDir>) -> Result<()> {
     let (ty, key, value, max) = expected(name);
     let got = (
@@ -293,4 +279,18 @@ pub fn load(iface_slot: u32, maps: MapSource<'_>) -> Result<(OwnedFd, Maps)> {
         .map_err(|e| XdpError::io("duplicating the program descriptor", e))?;
     debug_assert!(prog.as_raw_fd() >= 0);
     Ok((prog, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::highest_cpu;
+
+    #[test]
+    fn highest_cpu_of_a_list() {
+        assert_eq!(highest_cpu("0-1\n"), Some(1));
+        assert_eq!(highest_cpu("0"), Some(0));
+        assert_eq!(highest_cpu("0-3,8-11"), Some(11));
+        assert_eq!(highest_cpu("0,2,5"), Some(5));
+        assert_eq!(highest_cpu(""), None);
+    }
 }
