@@ -133,16 +133,15 @@ static __always_inline void carry(__u32 at, __u64 key, __u64 n)
 
 /* One hit on a compact-table rule, in this CPU's copy (xdp.h: pfx4_cpu).
  * The compare-and-swap fails when user space deleted the entry meanwhile
- * (then nothing is counted) or when another run on this CPU counted first
- * (a nested or, on PREEMPT_RT, preempted run: then it is tried again). */
+ * (nothing to count) or when another run on this CPU counted first (a
+ * nested or, on PREEMPT_RT, preempted run): then this hit goes to the
+ * rule's slot instead. */
 static __always_inline void count_in_copy(const struct v4_match *m)
 {
 	__u64 old = *(volatile __u64 *)m->entry;
-	__u64 n, seen;
-	int tries = 0;
+	__u64 n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
+	__u64 seen;
 
-again:
-	n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
 	if ((old & PFX4_KEY_MASK) != m->key)
 		return;
 	if (n == PFX4_COUNT_MAX) {
@@ -152,10 +151,8 @@ again:
 	}
 	seen = __sync_val_compare_and_swap(m->entry, old, old + PFX4_COUNT_ONE);
 	if (seen != old) {
-		if (++tries < 3) {
-			old = seen;
-			goto again;
-		}
+		if ((seen & PFX4_KEY_MASK) == m->key)
+			carry(m->at, m->key, 1);
 		return;
 	}
 	if (n + 1 < PFX4_COUNT_MAX)
