@@ -61,9 +61,11 @@ struct {
 } pfx4_cpu SEC(".maps");
 
 /* A source's rule: either a compact-table entry of this CPU's copy (entry,
- * its table index `at`, its key bits `key`) or a slot of hit_chunks. */
+ * the value read there, its table index `at`, its key bits `key`) or a
+ * slot of hit_chunks. */
 struct v4_match {
 	__u64 *entry;
+	__u64 seen;
 	__u64 key;
 	__u32 at;
 	__u32 slot;
@@ -80,7 +82,7 @@ static __always_inline __u64 pfx4_key(__u32 addr, __u32 len)
 }
 
 /* 1 if (len, addr) is in this CPU's copy of the table (copy: the index of
- * its first bucket), with m->entry, m->at and m->key set; 0 if not. */
+ * its first bucket), with m set; 0 if not. */
 static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct v4_match *m)
 {
 	__u64 want = pfx4_key(addr, len);
@@ -99,6 +101,7 @@ static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct v
 
 			if ((e & PFX4_KEY_MASK) == want) {
 				m->entry = &b->e[w];
+				m->seen = e;
 				m->key = want;
 				m->at = bucket * PFX4_WAYS + w;
 				return 1;

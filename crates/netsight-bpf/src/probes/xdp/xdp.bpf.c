@@ -138,12 +138,10 @@ static __always_inline void carry(__u32 at, __u64 key, __u64 n)
  * rule's slot instead. */
 static __always_inline void count_in_copy(const struct v4_match *m)
 {
-	__u64 old = *(volatile __u64 *)m->entry;
+	__u64 old = m->seen;
 	__u64 n = (old >> PFX4_COUNT_SHIFT) & PFX4_COUNT_MAX;
 	__u64 seen;
 
-	if ((old & PFX4_KEY_MASK) != m->key)
-		return;
 	if (n == PFX4_COUNT_MAX) {
 		/* Another run is mid-carry on this CPU. */
 		carry(m->at, m->key, 1);
