@@ -358,32 +358,23 @@ impl Blacklist {
     /// A compact-table rule's hits in the CPUs' copies (`Some(None)`: a
     /// carry is in progress), or `None` for a rule counted by slot only.
     fn copy_hits(&self, cidr: &Cidr) -> Option<Option<u64>> {
-        match cidr {
-            Cidr::V4 { addr, len } => self.v4_table.copy_hits(raw::v4_word(*addr), *len),
-            Cidr::V6 { .. } => None,
-        }
+        let (word, len) = v4_key(cidr)?;
+        self.v4_table.copy_hits(word, len)
     }
 
     /// `cidr`'s count in `cpu`'s copy of the compact table (tests check
     /// with it that a CPU counts in its own copy).
     #[doc(hidden)]
     pub fn copy_count(&self, cidr: &Cidr, cpu: usize) -> Option<u64> {
-        match cidr {
-            Cidr::V4 { addr, len } => self.v4_table.count_on(raw::v4_word(*addr), *len, cpu),
-            Cidr::V6 { .. } => None,
-        }
+        let (word, len) = v4_key(cidr)?;
+        self.v4_table.count_on(word, len, cpu)
     }
 
     /// Sets `cidr`'s count in `cpu`'s copy of the compact table (tests use
     /// it to start a count next to a carry; the rule's hits grow by `n`).
     #[doc(hidden)]
     pub fn preset_copy_count(&self, cidr: &Cidr, cpu: usize, n: u64) -> bool {
-        match cidr {
-            Cidr::V4 { addr, len } => self
-                .v4_table
-                .preset_count(raw::v4_word(*addr), *len, cpu, n),
-            Cidr::V6 { .. } => false,
-        }
+        v4_key(cidr).is_some_and(|(word, len)| self.v4_table.preset_count(word, len, cpu, n))
     }
 
     pub(crate) fn zero_iface_counters(&self, slot: u32) -> Result<()> {
@@ -392,6 +383,15 @@ impl Blacklist {
             .iface_stats
             .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
             .map_err(|e| XdpError::bpf("resetting interface counters", e))
+    }
+}
+
+/// An IPv4 rule's key in the compact table (the address as the program
+/// loads it, the length); None for IPv6.
+fn v4_key(cidr: &Cidr) -> Option<(u32, u8)> {
+    match cidr {
+        Cidr::V4 { addr, len } => Some((raw::v4_word(*addr), *len)),
+        Cidr::V6 { .. } => None,
     }
 }
 

@@ -47,10 +47,14 @@ impl V4Table {
         self.shared.values()
     }
 
+    /// Entry `i` of `cpu`'s copy.
+    fn copy(&self, cpu: usize, i: usize) -> Option<&AtomicU64> {
+        (cpu < self.ncpus).then(|| &self.copies.values()[cpu * ENTRIES + i])
+    }
+
     /// Entry `i` of every CPU's copy.
     fn copies_of(&self, i: usize) -> impl Iterator<Item = &AtomicU64> {
-        let copies = self.copies.values();
-        (0..self.ncpus).map(move |cpu| &copies[cpu * ENTRIES + i])
+        (0..self.ncpus).filter_map(move |cpu| self.copy(cpu, i))
     }
 
     /// Writes entry `i`: a key goes into the shared table first (a carry
@@ -126,20 +130,19 @@ impl V4Table {
     /// The count of (word, len) in `cpu`'s copy, if there.
     pub fn count_on(&self, word: u32, len: u8, cpu: usize) -> Option<u64> {
         let i = self.position(word, len)?;
-        let v = self.copies_of(i).nth(cpu)?.load(Ordering::Acquire);
+        let v = self.copy(cpu, i)?.load(Ordering::Acquire);
         (v & raw::PFX4_KEY_MASK == Self::key(word, len)).then(|| raw::pfx4_count(v))
     }
 
     /// Sets the count of (word, len) in `cpu`'s copy (tests only: a real
     /// count only ever changes in the program). False if not in the table.
     pub fn preset_count(&self, word: u32, len: u8, cpu: usize, n: u64) -> bool {
-        let Some(i) = self.position(word, len) else {
+        let Some(copy) = self.position(word, len).and_then(|i| self.copy(cpu, i)) else {
             return false;
         };
-        if cpu >= self.ncpus || n >= raw::PFX4_COUNT_MAX {
+        if n >= raw::PFX4_COUNT_MAX {
             return false;
         }
-        let copy = &self.copies.values()[cpu * ENTRIES + i];
         copy.store(
             Self::key(word, len) | n << raw::PFX4_COUNT_SHIFT,
             Ordering::Release,
