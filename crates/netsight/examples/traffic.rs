@@ -6,6 +6,10 @@
 //!   traffic tcp-send ADDR:PORT BYTES CONNS   send BYTES in total over CONNS connections, exit
 //!   traffic tcp-send-many ADDR:PORT COUNT BASE STEP
 //!                                            COUNT processes, process i sends BASE + i*STEP bytes, exits
+//!   traffic tcp-send-shared ADDR:PORT ROUNDS CHUNK
+//!                                            one connection, a parent and its forked child on CPU 0
+//!                                            taking turns: each round the parent sends CHUNK bytes,
+//!                                            then the child 2*CHUNK; each prints what it sent
 //!   traffic udp-serve ADDR:PORT COUNT        receive COUNT datagrams (5 s timeout)
 //!   traffic udp-send ADDR:PORT COUNT SIZE    send COUNT datagrams of SIZE bytes
 //!   traffic connect ADDR:PORT                one connect; prints whether it was refused
@@ -124,6 +128,87 @@ fn tcp_send_many(addr: SocketAddr, count: usize, base: usize, step: usize) {
         // SAFETY: waits for any child; `status` is a valid out pointer.
         unsafe { libc::waitpid(-1, &mut status, 0) };
     }
+}
+
+/// Both processes on CPU 0, so every turn is a context switch on one CPU
+/// between two owners of the same socket.
+fn tcp_send_shared(addr: SocketAddr, rounds: usize, chunk: usize) {
+    pin_to_cpu0();
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let (to_child, from_parent) = pipe();
+    let (to_parent, from_child) = pipe();
+    // SAFETY: this process is single-threaded here; the child only does
+    // socket and pipe I/O, prints one line and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    let (me, turn_in, turn_out, size) = if pid == 0 {
+        (1, from_parent, to_parent, 2 * chunk)
+    } else {
+        (0, from_child, to_child, chunk)
+    };
+    let data = payload(size, me + 1);
+    let mut sent = 0u64;
+    for round in 0..rounds {
+        if me == 1 || round > 0 {
+            wait_turn(turn_in);
+        }
+        s.write_all(&data).expect("write");
+        sent += data.len() as u64;
+        pass_turn(turn_out);
+    }
+    if me == 0 {
+        wait_turn(turn_in);
+    }
+    report(&format!("\"tx_bytes\":{sent},\"conns\":1"));
+    std::io::stdout().flush().ok();
+    if me == 1 {
+        // SAFETY: ends the child without running the parent's atexit state.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above; `status` is a valid out pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+    // sched_setaffinity only touch that set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity"
+        );
+    }
+}
+
+/// A pipe as (write end, read end).
+fn pipe() -> (i32, i32) {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    (fds[1], fds[0])
+}
+
+fn pass_turn(fd: i32) {
+    // SAFETY: writes one byte from a valid buffer to a pipe this process holds.
+    assert_eq!(
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) },
+        1,
+        "pipe write"
+    );
+}
+
+fn wait_turn(fd: i32) {
+    let mut b = [0u8];
+    // SAFETY: reads one byte into a valid buffer from a pipe this process holds.
+    assert_eq!(
+        unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) },
+        1,
+        "pipe read"
+    );
 }
 
 fn udp_serve(addr: SocketAddr, count: usize) {
@@ -284,6 +369,7 @@ fn main() {
             arg(&args, 4, "BASE"),
             arg(&args, 5, "STEP"),
         ),
+        "tcp-send-shared" => tcp_send_shared(addr, arg(&args, 3, "ROUNDS"), arg(&args, 4, "CHUNK")),
         "udp-serve" => udp_serve(addr, arg(&args, 3, "COUNT")),
         "udp-send" => udp_send(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "SIZE")),
         "connect" => connect_once(addr),

@@ -136,6 +136,42 @@ fn many_short_lived_processes_each_get_their_exact_bytes() {
     assert_eq!(pids.len(), n, "every child is its own process");
 }
 
+/// Two processes taking turns on one socket on the same CPU: each turn is a
+/// new owner for the per-CPU I/O cache and for the socket's storage, so a
+/// stale idea of which process is running charges the other one.
+#[test]
+fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
+    require_root!();
+    let net = NetPair::new("sh");
+    let rounds = random_in(200, 300);
+    let chunk = random_in(1_000, 3_000);
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5007), "1"]));
+    let sent = client(net.traffic(
+        &net.a,
+        &[
+            "tcp-send-shared",
+            &target(5007),
+            &rounds.to_string(),
+            &chunk.to_string(),
+        ],
+    ));
+    let got = server.finish();
+    let records = stat.stop();
+
+    assert_eq!(sent.len(), 2, "parent and child each report: {sent:?}");
+    let total: u64 = sent.iter().map(|r| r["tx_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(got["rx_bytes"], total, "the server received both shares");
+    for r in &sent {
+        let pid = pid_of(r);
+        assert_eq!(
+            sum(&records, pid, "tcp_tx_bytes"),
+            r["tx_bytes"].as_u64().unwrap(),
+            "pid {pid}: {sent:?}"
+        );
+    }
+}
+
 #[test]
 fn resets_land_on_the_right_processes() {
     require_root!();
