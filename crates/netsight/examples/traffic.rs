@@ -194,21 +194,15 @@ fn pipe() -> (i32, i32) {
 
 fn pass_turn(fd: i32) {
     // SAFETY: writes one byte from a valid buffer to a pipe this process holds.
-    assert_eq!(
-        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) },
-        1,
-        "pipe write"
-    );
+    let n = unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    assert_eq!(n, 1, "pipe write");
 }
 
 fn wait_turn(fd: i32) {
     let mut b = [0u8];
     // SAFETY: reads one byte into a valid buffer from a pipe this process holds.
-    assert_eq!(
-        unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) },
-        1,
-        "pipe read"
-    );
+    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+    assert_eq!(n, 1, "pipe read");
 }
 
 fn udp_serve(addr: SocketAddr, count: usize) {
