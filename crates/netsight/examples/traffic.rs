@@ -10,6 +10,9 @@
 //!                                            one connection, a parent and its forked child on CPU 0
 //!                                            taking turns: each round the parent sends CHUNK bytes,
 //!                                            then the child 2*CHUNK; each prints what it sent
+//!   traffic tcp-send-inherited ADDR:PORT COUNT CHUNK
+//!                                            one connection, then COUNT children one after the
+//!                                            other on CPU 0, child i sending (i+1)*CHUNK bytes on it
 //!   traffic udp-serve ADDR:PORT COUNT        receive COUNT datagrams (5 s timeout)
 //!   traffic udp-send ADDR:PORT COUNT SIZE    send COUNT datagrams of SIZE bytes
 //!   traffic connect ADDR:PORT                one connect; prints whether it was refused
@@ -168,6 +171,31 @@ fn tcp_send_shared(addr: SocketAddr, rounds: usize, chunk: usize) {
     let mut status = 0;
     // SAFETY: waits for the child forked above; `status` is a valid out pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// Each child on CPU 0 is born after the one before died, so it likely
+/// runs on the dead one's kernel stack (the kernel caches freed stacks per
+/// CPU): what netsight's current-task cache must tell apart.
+fn tcp_send_inherited(addr: SocketAddr, count: usize, chunk: usize) {
+    pin_to_cpu0();
+    let mut s = TcpStream::connect(addr).expect("connect");
+    for i in 0..count {
+        // SAFETY: this process is single-threaded here; the child only does
+        // socket I/O, prints one line and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let data = payload((i + 1) * chunk, i as u64 + 1);
+            s.write_all(&data).expect("write");
+            report(&format!("\"tx_bytes\":{},\"conns\":1", data.len()));
+            std::io::stdout().flush().ok();
+            // SAFETY: ends the child without running the parent's atexit state.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked; `status` is a valid out pointer.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
 }
 
 fn pin_to_cpu0() {
@@ -364,6 +392,9 @@ fn main() {
             arg(&args, 5, "STEP"),
         ),
         "tcp-send-shared" => tcp_send_shared(addr, arg(&args, 3, "ROUNDS"), arg(&args, 4, "CHUNK")),
+        "tcp-send-inherited" => {
+            tcp_send_inherited(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "CHUNK"))
+        }
         "udp-serve" => udp_serve(addr, arg(&args, 3, "COUNT")),
         "udp-send" => udp_send(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "SIZE")),
         "connect" => connect_once(addr),

@@ -172,6 +172,45 @@ fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
     }
 }
 
+/// Children born one after the other on one CPU, each on the connection
+/// it inherited: a child usually gets the kernel stack of the one before,
+/// which must not make it pass for that dead process.
+#[test]
+fn children_inheriting_a_socket_one_after_another_each_get_their_bytes() {
+    require_root!();
+    let net = NetPair::new("ih");
+    let count = random_in(40, 60);
+    let chunk = random_in(500, 1_500);
+    let stat = StatRun::start(&[]);
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5008), "1"]));
+    let sent = client(net.traffic(
+        &net.a,
+        &[
+            "tcp-send-inherited",
+            &target(5008),
+            &count.to_string(),
+            &chunk.to_string(),
+        ],
+    ));
+    let got = server.finish();
+    let records = stat.stop();
+
+    assert_eq!(sent.len() as u64, count, "every child reports");
+    let total: u64 = sent.iter().map(|r| r["tx_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(
+        got["rx_bytes"], total,
+        "the server received every child's bytes"
+    );
+    for r in &sent {
+        let pid = pid_of(r);
+        assert_eq!(
+            sum(&records, pid, "tcp_tx_bytes"),
+            r["tx_bytes"].as_u64().unwrap(),
+            "pid {pid}"
+        );
+    }
+}
+
 #[test]
 fn resets_land_on_the_right_processes() {
     require_root!();
