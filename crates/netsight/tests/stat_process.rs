@@ -173,8 +173,8 @@ fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
 }
 
 /// Children born one after the other on one CPU, each on the connection
-/// it inherited: a child usually gets the kernel stack of the one before,
-/// which must not make it pass for that dead process.
+/// it inherited: each must be told from the dead one before it, whose
+/// kernel stack it usually even runs on (BENCHMARKS.md, session 8).
 #[test]
 fn children_inheriting_a_socket_one_after_another_each_get_their_bytes() {
     require_root!();

@@ -41,12 +41,12 @@ static __always_inline void io_slot_flush(struct io_slot *c)
 
 /* Counts one TCP send/receive in the cache; false when the caller must
  * count it the long way (socket closed, owner not the caller). */
-static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *ctx)
+static __always_inline bool cached_io(struct sock *sk, int ret, bool tx)
 {
 	__u32 gen = epoch;
 	__u32 portpair = sk->__sk_common.skc_portpair;
 	__u32 idx = io_set_index(sk, portpair, gen);
-	__u32 tgid = current_tgid_near(ctx);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct io_slot *c, *other;
 	struct sock_state *st;
 	struct proc_stats *s;

@@ -112,7 +112,6 @@ const volatile bool use_io_cache = true;
 
 #include "owner.bpf.h"
 #include "rtt.bpf.h"
-#include "current_task.bpf.h"
 #include "io_cache.bpf.h"
 
 static __always_inline bool is_inet(const struct sock *sk)
@@ -164,8 +163,7 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 	}
 }
 
-/* `ctx`: the program's context, on the caller's stack (current_task.bpf.h). */
-static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ctx)
+static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 {
 	struct sock_state *st;
 	struct proc_stats *s;
@@ -176,7 +174,7 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ct
 	proto = sk->sk_protocol;
 	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
 		return;
-	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx, ctx))
+	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx))
 		return;
 	st = claim(sk);
 	if (!st)
@@ -198,24 +196,24 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ct
 	}
 }
 
-static __always_inline void count_recv(struct sock *sk, int ret, int flags, void *ctx)
+static __always_inline void count_recv(struct sock *sk, int ret, int flags)
 {
 	/* A peek does not consume: the later real read counts the bytes. */
 	if (!(flags & MSG_PEEK))
-		count_io(sk, ret, false, ctx);
+		count_io(sk, ret, false);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	count_io(sk, ret, true, ctx);
+	count_io(sk, ret, true);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	count_recv(sk, ret, flags, ctx);
+	count_recv(sk, ret, flags);
 	return 0;
 }
 
@@ -228,14 +226,14 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 SEC("fexit/inet_sendmsg")
 int BPF_PROG(on_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	count_io(sock->sk, ret, true, ctx);
+	count_io(sock->sk, ret, true);
 	return 0;
 }
 
 SEC("fexit/inet6_sendmsg")
 int BPF_PROG(on_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	count_io(sock->sk, ret, true, ctx);
+	count_io(sock->sk, ret, true);
 	return 0;
 }
 
@@ -243,7 +241,7 @@ SEC("fexit/inet_recvmsg")
 int BPF_PROG(on_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	count_recv(sock->sk, ret, flags, ctx);
+	count_recv(sock->sk, ret, flags);
 	return 0;
 }
 
@@ -251,7 +249,7 @@ SEC("fexit/inet6_recvmsg")
 int BPF_PROG(on_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	count_recv(sock->sk, ret, flags, ctx);
+	count_recv(sock->sk, ret, flags);
 	return 0;
 }
 
