@@ -175,8 +175,7 @@ fn tcp_send_shared(addr: SocketAddr, rounds: usize, chunk: usize) {
 
 /// Each child on CPU 0 is born after the one before died, so it likely
 /// runs on the dead one's kernel stack (the kernel caches freed stacks per
-/// CPU) and may reuse its pid-independent state: a hard case for any cache
-/// of "who is calling".
+/// CPU): a hard case for any cache of which process is calling.
 fn tcp_send_inherited(addr: SocketAddr, count: usize, chunk: usize) {
     pin_to_cpu0();
     let mut s = TcpStream::connect(addr).expect("connect");
