@@ -136,32 +136,31 @@ fn many_short_lived_processes_each_get_their_exact_bytes() {
     assert_eq!(pids.len(), n, "every child is its own process");
 }
 
-/// Two processes taking turns on one socket on the same CPU: each turn is a
-/// new owner for the per-CPU I/O cache and for the socket's storage, so a
-/// stale idea of which process is running charges the other one.
-#[test]
-fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
-    require_root!();
-    let net = NetPair::new("sh");
-    let rounds = random_in(200, 300);
-    let chunk = random_in(1_000, 3_000);
+/// One connection that several processes write on (traffic MODE PORT N
+/// CHUNK): every writer's bytes, as it reported them, must be exactly what
+/// `stat` charged to it; returns how many writers reported.
+fn each_writer_of_one_connection_is_exact(
+    ns: &str,
+    mode: &str,
+    port: u16,
+    n: u64,
+    chunk: u64,
+) -> usize {
+    let net = NetPair::new(ns);
     let stat = StatRun::start(&[]);
-    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5007), "1"]));
+    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(port), "1"]));
     let sent = client(net.traffic(
         &net.a,
-        &[
-            "tcp-send-shared",
-            &target(5007),
-            &rounds.to_string(),
-            &chunk.to_string(),
-        ],
+        &[mode, &target(port), &n.to_string(), &chunk.to_string()],
     ));
     let got = server.finish();
     let records = stat.stop();
 
-    assert_eq!(sent.len(), 2, "parent and child each report: {sent:?}");
     let total: u64 = sent.iter().map(|r| r["tx_bytes"].as_u64().unwrap()).sum();
-    assert_eq!(got["rx_bytes"], total, "the server received both shares");
+    assert_eq!(
+        got["rx_bytes"], total,
+        "the server received every writer's bytes"
+    );
     for r in &sent {
         let pid = pid_of(r);
         assert_eq!(
@@ -170,6 +169,19 @@ fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
             "pid {pid}: {sent:?}"
         );
     }
+    sent.len()
+}
+
+/// Two processes taking turns on one socket on the same CPU: each turn is a
+/// new owner for the per-CPU I/O cache and for the socket's storage, so a
+/// stale idea of which process is running charges the other one.
+#[test]
+fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
+    require_root!();
+    let (rounds, chunk) = (random_in(200, 300), random_in(1_000, 3_000));
+    let writers =
+        each_writer_of_one_connection_is_exact("sh", "tcp-send-shared", 5007, rounds, chunk);
+    assert_eq!(writers, 2, "parent and child each report");
 }
 
 /// Children born one after the other on one CPU, each on the connection
@@ -178,37 +190,10 @@ fn a_socket_shared_by_two_processes_charges_each_its_own_bytes() {
 #[test]
 fn children_inheriting_a_socket_one_after_another_each_get_their_bytes() {
     require_root!();
-    let net = NetPair::new("ih");
-    let count = random_in(40, 60);
-    let chunk = random_in(500, 1_500);
-    let stat = StatRun::start(&[]);
-    let server = Server::start(net.traffic(&net.b, &["tcp-serve", &target(5008), "1"]));
-    let sent = client(net.traffic(
-        &net.a,
-        &[
-            "tcp-send-inherited",
-            &target(5008),
-            &count.to_string(),
-            &chunk.to_string(),
-        ],
-    ));
-    let got = server.finish();
-    let records = stat.stop();
-
-    assert_eq!(sent.len() as u64, count, "every child reports");
-    let total: u64 = sent.iter().map(|r| r["tx_bytes"].as_u64().unwrap()).sum();
-    assert_eq!(
-        got["rx_bytes"], total,
-        "the server received every child's bytes"
-    );
-    for r in &sent {
-        let pid = pid_of(r);
-        assert_eq!(
-            sum(&records, pid, "tcp_tx_bytes"),
-            r["tx_bytes"].as_u64().unwrap(),
-            "pid {pid}"
-        );
-    }
+    let (count, chunk) = (random_in(40, 60), random_in(500, 1_500));
+    let writers =
+        each_writer_of_one_connection_is_exact("ih", "tcp-send-inherited", 5008, count, chunk);
+    assert_eq!(writers as u64, count, "every child reports");
 }
 
 #[test]
