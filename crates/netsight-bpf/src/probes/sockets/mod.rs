@@ -526,3 +526,28 @@ fn drain_map(map: &dyn MapCore) -> Result<Vec<(ProcIdentity, ProcCounters)>, Err
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program in the object that no list names would load outside the
+    /// plan and, refused at attach, take the whole probe down (load_by_trial
+    /// drops only programs it knows): every one must be listed.
+    #[test]
+    fn every_program_in_the_object_is_planned() {
+        let mut object = MaybeUninit::uninit();
+        let open = SocketsSkelBuilder::default()
+            .open(&mut object)
+            .expect("open the sockets object");
+        let mut in_object: Vec<String> = open
+            .open_object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect();
+        in_object.sort();
+        let mut listed: Vec<String> = all_programs().iter().map(|p| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(in_object, listed);
+    }
+}
