@@ -115,22 +115,34 @@ fn tcp_send(addr: SocketAddr, bytes: usize, conns: usize) {
 
 fn tcp_send_many(addr: SocketAddr, count: usize, base: usize, step: usize) {
     for i in 0..count {
-        // SAFETY: this process is single-threaded here; the child only does
-        // socket I/O, prints one line and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            tcp_send(addr, base + i * step, 1);
-            std::io::stdout().flush().ok();
-            // SAFETY: ends the child without running the parent's atexit state.
-            unsafe { libc::_exit(0) };
-        }
-        assert!(pid > 0, "fork failed");
+        in_child(|| tcp_send(addr, base + i * step, 1));
     }
     for _ in 0..count {
-        let mut status = 0;
-        // SAFETY: waits for any child; `status` is a valid out pointer.
-        unsafe { libc::waitpid(-1, &mut status, 0) };
+        wait_child(-1);
     }
+}
+
+/// Forks a child that runs `work` (socket I/O and one printed line) and
+/// leaves with _exit; returns its pid.
+fn in_child(work: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the callers are single-threaded; the child only runs `work`
+    // and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        work();
+        std::io::stdout().flush().ok();
+        // SAFETY: ends the child without running the parent's atexit state.
+        unsafe { libc::_exit(0) };
+    }
+    pid
+}
+
+/// Waits for child `pid` (-1: any child).
+fn wait_child(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waits for a child of this process; `status` is a valid out pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
 /// Both processes on CPU 0, so every turn is a context switch on one CPU
@@ -168,9 +180,7 @@ fn tcp_send_shared(addr: SocketAddr, rounds: usize, chunk: usize) {
         // SAFETY: ends the child without running the parent's atexit state.
         unsafe { libc::_exit(0) };
     }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above; `status` is a valid out pointer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    wait_child(pid);
 }
 
 /// Each child on CPU 0 is born after the one before died, so it likely
@@ -180,21 +190,11 @@ fn tcp_send_inherited(addr: SocketAddr, count: usize, chunk: usize) {
     pin_to_cpu0();
     let mut s = TcpStream::connect(addr).expect("connect");
     for i in 0..count {
-        // SAFETY: this process is single-threaded here; the child only does
-        // socket I/O, prints one line and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
+        wait_child(in_child(|| {
             let data = payload((i + 1) * chunk, i as u64 + 1);
             s.write_all(&data).expect("write");
             report(&format!("\"tx_bytes\":{},\"conns\":1", data.len()));
-            std::io::stdout().flush().ok();
-            // SAFETY: ends the child without running the parent's atexit state.
-            unsafe { libc::_exit(0) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for the child just forked; `status` is a valid out pointer.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        }));
     }
 }
 
