@@ -712,3 +712,168 @@ fn counts_stay_exact_across_a_carry() {
         );
     }
 }
+
+/// The compact table starts small and grows (twice the buckets, in the
+/// other half of its map) as rules come, while the program runs: a thread
+/// on another CPU floods a few rules the whole time, the main thread checks
+/// verdicts between batches of new rules, and after three growths every
+/// count is exact, spilled rules (a crowd sharing one home bucket at every
+/// size) included.
+#[test]
+fn the_table_grows_while_the_program_runs_and_counts_stay_exact() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let cpus = allowed_cpus();
+    let (main_cpu, flood_cpu) = (cpus[0], *cpus.last().unwrap());
+    run_on(main_cpu);
+    let target = home_bucket(Ipv4Addr::new(10, 200, 0, 0), 32);
+    let crowd: Vec<Cidr> = (0..1u32 << 24)
+        .map(|x| Ipv4Addr::from(0x0a00_0000 | x))
+        .filter(|a| home_bucket(*a, 32) == target)
+        .take(40)
+        .map(|a| masked_v4(u32::from(a), 32))
+        .collect();
+    let flooded: Vec<Cidr> = (1..=16).map(|i| masked_v4(0x0b00_0000 | i, 32)).collect();
+    let bl = Blacklist::private().unwrap();
+    bl.add(&crowd).unwrap();
+    bl.add(&flooded).unwrap();
+    let mut seen = vec![bl.v4_table_geometry().unwrap()];
+    assert_eq!(seen[0], netsight_bpf::probes::xdp::Geometry::FIRST);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (prog, stop, flooded) = (bl.test_program(1).unwrap(), stop.clone(), flooded.clone());
+        std::thread::spawn(move || {
+            run_on(flood_cpu);
+            let mut sent = vec![0u64; flooded.len()];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, c) in flooded.iter().enumerate() {
+                    assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Drop, "{c}");
+                    sent[i] += 1;
+                }
+            }
+            sent
+        })
+    };
+
+    let prog = bl.test_program(0).unwrap();
+    let lens = [20u8, 24, 28, 32];
+    let mut rules: std::collections::HashSet<Cidr> =
+        crowd.iter().chain(&flooded).copied().collect();
+    let mut want = std::collections::HashMap::<Cidr, u64>::new();
+    let mut rng = Rng(0x3c6e_f372_fe94_f82b);
+    while rules.len() < 30_000 {
+        let mut batch = Vec::new();
+        while batch.len() < 4000 {
+            let a = 0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff);
+            let c = masked_v4(a, lens[(rng.next() % lens.len() as u64) as usize]);
+            if rules.insert(c) {
+                batch.push(c);
+            }
+        }
+        bl.add(&batch).unwrap();
+        let geo = bl.v4_table_geometry().unwrap();
+        if *seen.last().unwrap() != geo {
+            seen.push(geo);
+        }
+        for i in 0..1000 {
+            let src = if i % 2 == 0 {
+                first_v4(&batch[(rng.next() % batch.len() as u64) as usize])
+            } else {
+                Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
+            };
+            let longest = lens
+                .iter()
+                .rev()
+                .map(|&l| masked_v4(u32::from(src), l))
+                .find(|c| rules.contains(c));
+            let verdict = run_from(&prog, src.into());
+            match longest {
+                Some(c) => {
+                    assert_eq!(verdict, Verdict::Drop, "{src} is in {c} ({geo:?})");
+                    *want.entry(c).or_default() += 1;
+                }
+                None => assert_eq!(verdict, Verdict::Pass, "{src} matches nothing"),
+            }
+        }
+    }
+    for c in &crowd {
+        assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Drop, "{c}");
+        *want.entry(*c).or_default() += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().expect("flood thread");
+    for (c, n) in flooded.iter().zip(&sent) {
+        assert!(*n > 100, "{c}: only {n} runs");
+        *want.entry(*c).or_default() += n;
+    }
+
+    let bits: Vec<u32> = seen.iter().map(|g| g.bits).collect();
+    assert_eq!(bits, [10, 11, 12, 13], "grew as the rules came: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].base != w[1].base),
+        "each growth into the other half: {seen:?}"
+    );
+    let spilled = bl.spilled().unwrap();
+    assert!(spilled >= 8, "the crowd spills at every size: {spilled}");
+    let got = bl.rule_hits().unwrap();
+    assert_eq!(got.len(), rules.len());
+    let wrong: Vec<String> = got
+        .iter()
+        .filter(|r| r.hits != want.get(&r.cidr).copied().unwrap_or(0))
+        .map(|r| {
+            format!(
+                "{}: {} counted, {:?} sent",
+                r.cidr,
+                r.hits,
+                want.get(&r.cidr)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{} wrong: {wrong:?}", wrong.len());
+}
+
+/// A growth cut short between the switch and the fold (as if its command
+/// were killed there) leaves counts in the part no longer searched: the
+/// next command on the blacklist folds them in, and only once.
+#[test]
+fn a_growth_cut_short_is_finished_by_the_next_command() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    let prog = bl.test_program(0).unwrap();
+    let rules: Vec<Cidr> = (0..200u32)
+        .map(|i| masked_v4(0x0a00_0000 | i << 8, 24))
+        .collect();
+    bl.add(&rules).unwrap();
+    let mut want = std::collections::HashMap::<Cidr, u64>::new();
+    let send = |want: &mut std::collections::HashMap<Cidr, u64>, c: &Cidr, n: usize| {
+        for _ in 0..n {
+            assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Drop, "{c}");
+            *want.entry(*c).or_default() += 1;
+        }
+    };
+    for (i, c) in rules.iter().enumerate() {
+        send(&mut want, c, i % 3 + 1); // counted in the first part
+    }
+    let to = bl.grow_and_stop_after_switch().unwrap();
+    assert_eq!(bl.v4_table_geometry().unwrap(), to);
+    for c in rules.iter().step_by(2) {
+        send(&mut want, c, 2); // counted in the new part
+    }
+    for read in 0..2 {
+        for r in bl.rule_hits().unwrap() {
+            assert_eq!(r.hits, want[&r.cidr], "read {read}: {}", r.cidr);
+        }
+    }
+    // And the blacklist goes on as usual.
+    let more = cidrs(&["10.250.0.0/16"]);
+    bl.add(&more).unwrap();
+    send(&mut want, &more[0], 1);
+    assert_eq!(hits(&bl, "10.250.0.0/16"), 1);
+    assert_eq!(hits(&bl, "10.0.0.0/24"), 1 + 2);
+}

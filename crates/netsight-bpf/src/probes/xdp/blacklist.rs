@@ -12,11 +12,12 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::bpffs::{DirLock, StateDir};
 use super::cidr::Cidr;
 use super::error::{Result, XdpError};
+use super::grace;
 use super::hits::{HitCounters, LEGACY_HITS};
 use super::mapped::MappedU64s;
 use super::migrate;
 use super::program::{self, MapSource, Maps};
-use super::raw;
+use super::raw::{self, Geometry};
 use super::table::{Placed, V4Table};
 
 /// How often `rule_hits` reads a rule again when a carry of its count ran
@@ -114,14 +115,16 @@ impl Blacklist {
             }
             _ => None,
         };
-        Ok(Blacklist {
+        let bl = Blacklist {
             maps,
             dir,
             ncpus,
             v4_table,
             hit_base,
             legacy_hits,
-        })
+        };
+        bl.sync_geometry()?;
+        Ok(bl)
     }
 
     fn hits(&self) -> HitCounters<'_> {
@@ -165,6 +168,7 @@ impl Blacklist {
     /// live as soon as it is inserted: no reload, no gap in filtering.
     pub fn add(&self, cidrs: &[Cidr]) -> Result<AddOutcome> {
         let _lock = self.lock()?;
+        self.settle_table()?;
         let existing = self.rules_with_slots()?;
         let mut used = vec![false; raw::MAX_RULES as usize];
         let mut present: HashSet<Cidr> = HashSet::with_capacity(existing.len() + cidrs.len());
@@ -199,7 +203,14 @@ impl Blacklist {
         // Counters first, so each rule starts from zero the moment it matches.
         let slots: Vec<u32> = new.iter().map(|(_, s)| *s).collect();
         self.hits().reset(&slots)?;
+        self.start_small_if_empty()?;
+        let mut in_table = self.v4_table.rules();
         for (cidr, slot) in new {
+            if matches!(cidr, Cidr::V4 { .. }) && in_table >= grow_at(self.v4_table.geometry()) {
+                if let Some(to) = self.v4_table.geometry().grown() {
+                    in_table = self.grow(to)?;
+                }
+            }
             self.prefixes(cidr)
                 .update(
                     &raw::prefix_key(cidr),
@@ -208,7 +219,9 @@ impl Blacklist {
                 )
                 .map_err(|e| XdpError::bpf(format!("adding {cidr}"), e))?;
             // The table entry makes it live for the program (pfx_v4 is the record).
-            self.place_v4(cidr, slot)?;
+            if self.place_v4(cidr, slot)? == Some(Placed::Table) {
+                in_table += 1;
+            }
             outcome.added += 1;
         }
         Ok(outcome)
@@ -217,6 +230,7 @@ impl Blacklist {
     /// Removes prefixes. If any is not in the blacklist nothing is removed.
     pub fn remove(&self, cidrs: &[Cidr]) -> Result<usize> {
         let _lock = self.lock()?;
+        self.settle_table()?;
         let existing: HashMap<Cidr, u32> = self.rules_with_slots()?.into_iter().collect();
         if let Some(missing) = cidrs.iter().find(|c| !existing.contains_key(c)) {
             return Err(XdpError::NoSuchRule(missing.to_string()));
@@ -239,15 +253,115 @@ impl Blacklist {
     }
 
     /// An IPv4 rule into the compact table, or counted as spilled (then the
-    /// program looks in pfx_v4 too).
-    fn place_v4(&self, cidr: &Cidr, slot: u32) -> Result<()> {
+    /// program looks in pfx_v4 too); None for IPv6.
+    fn place_v4(&self, cidr: &Cidr, slot: u32) -> Result<Option<Placed>> {
         let Cidr::V4 { addr, len } = cidr else {
-            return Ok(());
+            return Ok(None);
         };
-        if self.v4_table.insert(raw::v4_word(*addr), *len, slot) == Placed::Spilled {
+        let placed = self.v4_table.insert(raw::v4_word(*addr), *len, slot);
+        if placed == Placed::Spilled {
             self.add_spilled(1)?;
         }
+        Ok(Some(placed))
+    }
+
+    /// Reads which part of the table is in use (another command may have
+    /// grown it since this one opened the maps).
+    fn sync_geometry(&self) -> Result<()> {
+        let (_, geo) = self.meta()?;
+        self.v4_table.use_geometry(geo);
         Ok(())
+    }
+
+    /// Under the lock, before anything else: the geometry in use, and the
+    /// end of a growth cut short (its command killed between the switch and
+    /// the fold). The half not in use holds rules only then: their counts
+    /// (none if it was cut before the switch) go to hit_base, as grow does.
+    fn settle_table(&self) -> Result<()> {
+        self.sync_geometry()?;
+        let Some(other) = self.v4_table.geometry().other_half() else {
+            return Ok(());
+        };
+        if self.v4_table.rules_in(other) == 0 {
+            return Ok(());
+        }
+        grace::wait_for_running_programs()?;
+        let hits = self.hits();
+        self.v4_table.drain(other, |slot, n| hits.fold(slot, n));
+        Ok(())
+    }
+
+    /// A table with no rule in it (new state, or emptied) starts over at
+    /// the smallest part: nothing to move, no search can miss anything.
+    fn start_small_if_empty(&self) -> Result<()> {
+        let (spilled, geo) = self.meta()?;
+        if geo != Geometry::FIRST && spilled == 0 && self.v4_table.rules() == 0 {
+            self.v4_table.clear(Geometry::FIRST);
+            self.write_meta(0, Geometry::FIRST)?;
+            self.v4_table.use_geometry(Geometry::FIRST);
+        }
+        Ok(())
+    }
+
+    /// Moves the table into `to` (the other half of the map, twice the
+    /// buckets) while the program runs: fill `to`, switch, wait out the
+    /// runs still searching the old part, fold its counts into hit_base
+    /// (the copies' counts live in the entries) as it clears it. Readers
+    /// take the lock, so hit counts are exact whenever read. Returns the
+    /// rules now in the table.
+    fn grow(&self, to: Geometry) -> Result<usize> {
+        let from = self.v4_table.geometry();
+        let (in_table, left_out) = self.grow_until_switched(to)?;
+        grace::wait_for_running_programs()?;
+        let hits = self.hits();
+        self.v4_table.drain(from, |slot, n| hits.fold(slot, n));
+        self.write_meta(left_out, to)?;
+        Ok(in_table)
+    }
+
+    /// grow's first half: `to` filled and in use. Returns the rules placed
+    /// and left out.
+    fn grow_until_switched(&self, to: Geometry) -> Result<(usize, u32)> {
+        let from = self.v4_table.geometry();
+        let (spilled, _) = self.meta()?;
+        let placed = self.v4_table.placed();
+        self.v4_table.clear(to);
+        self.v4_table.use_geometry(to);
+        let (mut in_table, mut left_out) = (0, 0u32);
+        let mut put = |word, len, slot| match self.v4_table.insert(word, len, slot) {
+            Placed::Table => in_table += 1,
+            Placed::Spilled => left_out += 1,
+        };
+        for &(word, len, slot) in &placed {
+            put(word, len, slot);
+        }
+        if spilled > 0 {
+            for (cidr, slot) in read_rules(&[(&self.maps.v4, "pfx_v4")])? {
+                if let Some((word, len)) = v4_key(&cidr) {
+                    if self.v4_table.find(word, len).is_none() {
+                        put(word, len, slot);
+                    }
+                }
+            }
+        }
+        // One field at a time: while both parts may be searched, pfx_v4 is
+        // searched too if either left a rule out.
+        self.write_meta(spilled + left_out, from)?;
+        self.write_meta(spilled + left_out, to)?;
+        Ok((in_table, left_out))
+    }
+
+    /// A growth cut short right after the switch, as if its command had
+    /// been killed there (tests: the next command must finish it).
+    #[doc(hidden)]
+    pub fn grow_and_stop_after_switch(&self) -> Result<Geometry> {
+        let _lock = self.lock()?;
+        self.settle_table()?;
+        let to = self.v4_table.geometry().grown().ok_or_else(|| {
+            XdpError::io("growing the table", std::io::Error::other("at its largest"))
+        })?;
+        self.grow_until_switched(to)?;
+        Ok(to)
     }
 
     fn unplace_v4(&self, cidr: &Cidr) -> Result<()> {
@@ -263,32 +377,53 @@ impl Blacklist {
     /// Deleted entries of the compact IPv4 table not yet reclaimed as empty
     /// (a stored key's search still crosses their bucket).
     pub fn v4_table_tombstones(&self) -> usize {
+        let _ = self.sync_geometry();
         self.v4_table.tombstones()
+    }
+
+    /// The part of the compact IPv4 table in use (for tests and
+    /// diagnostics).
+    pub fn v4_table_geometry(&self) -> Result<Geometry> {
+        Ok(self.meta()?.1)
     }
 
     /// IPv4 rules only in pfx_v4, as the program sees the count.
     pub fn spilled(&self) -> Result<u64> {
+        Ok(self.meta()?.0.into())
+    }
+
+    /// pfx4_meta: the spilled count and the table's geometry.
+    fn meta(&self) -> Result<(u32, Geometry)> {
         let v = self
             .maps
             .v4_meta
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|e| XdpError::bpf("reading pfx4_meta", e))?
             .unwrap_or_default();
-        Ok(raw::u64_at(&v, 0))
+        Ok((raw::u32_at(&v, 0), Geometry::decode(raw::u32_at(&v, 4))))
     }
 
-    fn add_spilled(&self, delta: i64) -> Result<()> {
-        let n = self.spilled()?.saturating_add_signed(delta);
+    fn write_meta(&self, spilled: u32, geo: Geometry) -> Result<()> {
         self.maps
             .v4_meta
-            .update(&0u32.to_ne_bytes(), &n.to_ne_bytes(), MapFlags::ANY)
+            .update(
+                &0u32.to_ne_bytes(),
+                &raw::pfx4_meta(spilled, geo),
+                MapFlags::ANY,
+            )
             .map_err(|e| XdpError::bpf("writing pfx4_meta", e))
+    }
+
+    fn add_spilled(&self, delta: i32) -> Result<()> {
+        let (n, geo) = self.meta()?;
+        self.write_meta(n.saturating_add_signed(delta), geo)
     }
 
     /// Puts every IPv4 rule of pfx_v4 into a table that was just created
     /// (state pinned before the table existed): rules the table already
     /// holds are left as they are.
     pub(super) fn fill_v4_table(&self) -> Result<usize> {
+        self.sync_geometry()?;
         let mut placed = 0;
         for (cidr, slot) in read_rules(&[(&self.maps.v4, "pfx_v4")])? {
             if let Cidr::V4 { addr, len } = cidr {
@@ -311,6 +446,9 @@ impl Blacklist {
 
     /// Every rule with its exact hit count.
     pub fn rule_hits(&self) -> Result<Vec<RuleHits>> {
+        // Not while the table grows: its counts are then moving (grow).
+        let _lock = self.lock()?;
+        self.settle_table()?;
         let rules = self.rules_with_slots()?;
         let mut hits: Vec<Option<u64>> = vec![None; rules.len()];
         // A compact-table rule counts in the CPUs' copies, and a carry
@@ -366,6 +504,7 @@ impl Blacklist {
     /// with it that a CPU counts in its own copy).
     #[doc(hidden)]
     pub fn copy_count(&self, cidr: &Cidr, cpu: usize) -> Option<u64> {
+        self.sync_geometry().ok()?;
         let (word, len) = v4_key(cidr)?;
         self.v4_table.count_on(word, len, cpu)
     }
@@ -374,6 +513,9 @@ impl Blacklist {
     /// it to start a count next to a carry; the rule's hits grow by `n`).
     #[doc(hidden)]
     pub fn preset_copy_count(&self, cidr: &Cidr, cpu: usize, n: u64) -> bool {
+        if self.sync_geometry().is_err() {
+            return false;
+        }
         v4_key(cidr).is_some_and(|(word, len)| self.v4_table.preset_count(word, len, cpu, n))
     }
 
@@ -384,6 +526,12 @@ impl Blacklist {
             .update_percpu(&slot.to_ne_bytes(), &zeros, MapFlags::ANY)
             .map_err(|e| XdpError::bpf("resetting interface counters", e))
     }
+}
+
+/// Rules the part in use holds before the table grows: 7/8 of its entries
+/// (at 100k rules, 2^14 buckets, 1 MB per copy, with ~0.4% left to pfx_v4).
+fn grow_at(geo: Geometry) -> usize {
+    geo.entries() / 8 * 7
 }
 
 /// An IPv4 rule's key in the compact table (the address as the program

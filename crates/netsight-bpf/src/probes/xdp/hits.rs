@@ -59,6 +59,14 @@ impl<'a> HitCounters<'a> {
         Ok(())
     }
 
+    /// Adds `n` hits counted elsewhere (a part of the compact table no
+    /// longer in use) to a slot's count.
+    pub fn fold(&self, slot: u32, n: u64) {
+        if let Some(base) = self.base.values().get(slot as usize) {
+            base.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
     /// The chunks holding these slots, each summed over CPUs.
     fn sums_by_chunk(&self, slots: &[u32]) -> Result<BTreeMap<u32, Vec<u64>>> {
         let mut by_chunk = BTreeMap::new();

@@ -16,6 +16,7 @@ mod bpffs;
 mod cidr;
 mod error;
 mod flood_gen;
+mod grace;
 mod hits;
 mod mapped;
 mod migrate;
@@ -29,6 +30,7 @@ pub use attach::{current_netns, ifindex_of, Attachment, IfaceStats, XdpMode};
 pub use blacklist::{AddOutcome, Blacklist, RuleHits};
 pub use cidr::{Cidr, CidrError};
 pub use error::{Result, XdpError};
+pub use raw::Geometry;
 
 /// The blacklist's one program (xdp.bpf.c).
 pub const PROGRAM_NAME: &str = "netsight_xdp";

@@ -71,9 +71,26 @@ struct v4_match {
 	__u32 slot;
 };
 
-static __always_inline __u32 pfx4_home(__u32 addr, __u32 len)
+/* The part of the table in use (xdp.h: pfx4_meta's geometry). */
+struct pfx4_geo {
+	__u32 base;
+	__u32 bits;
+};
+
+static __always_inline struct pfx4_geo pfx4_geometry(__u32 g)
 {
-	return (((__u64)len << 32 | addr) * PFX4_HASH_MUL) >> (64 - 16);
+	struct pfx4_geo geo = { .base = g & 0xFFFF, .bits = (g >> 16) & 0xFF };
+
+	if (g >> 24 != PFX4_GEO_TAG || geo.bits < PFX4_MIN_BITS || geo.bits > 16) {
+		geo.base = 0;
+		geo.bits = 16;
+	}
+	return geo;
+}
+
+static __always_inline __u32 pfx4_home(__u32 addr, __u32 len, __u32 bits)
+{
+	return (((__u64)len << 32 | addr) * PFX4_HASH_MUL) >> (64 - bits);
 }
 
 static __always_inline __u64 pfx4_key(__u32 addr, __u32 len)
@@ -83,13 +100,15 @@ static __always_inline __u64 pfx4_key(__u32 addr, __u32 len)
 
 /* 1 if (len, addr) is in this CPU's copy of the table (copy: the index of
  * its first bucket), with m set; 0 if not. */
-static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct v4_match *m)
+static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct pfx4_geo geo,
+				     struct v4_match *m)
 {
 	__u64 want = pfx4_key(addr, len);
-	__u32 home = pfx4_home(addr, len);
+	__u32 mask = (1U << geo.bits) - 1;
+	__u32 home = pfx4_home(addr, len, geo.bits);
 
 	for (int p = 0; p < PFX4_PROBES; p++) {
-		__u32 bucket = (home + p) & (PFX4_BUCKETS - 1);
+		__u32 bucket = geo.base + ((home + p) & mask);
 		__u32 key = copy + bucket;
 		struct pfx4_bucket *b = bpf_map_lookup_elem(&pfx4_cpu, &key);
 		bool open = false;
@@ -156,26 +175,29 @@ static __always_inline struct prefix_lens *lens_in_use(void)
 	return bpf_map_lookup_elem(&pfx_lens, &zero);
 }
 
-static __always_inline bool v4_spilled(void)
+static __always_inline struct pfx4_meta *v4_meta(void)
 {
 	__u32 zero = 0;
-	struct pfx4_meta *m = bpf_map_lookup_elem(&pfx4_meta, &zero);
 
-	return m && m->spilled;
+	return bpf_map_lookup_elem(&pfx4_meta, &zero);
 }
 
 /* The longest IPv4 prefix holding saddr: 1 and *m, or 0. */
 static __always_inline int match_v4(__be32 saddr, struct v4_match *m)
 {
 	struct prefix_lens *lens = lens_in_use();
-	bool spilled = v4_spilled();
+	struct pfx4_meta *meta = v4_meta();
 	/* Possible CPUs are numbered from 0, and the copies were sized for them. */
 	__u32 copy = bpf_get_smp_processor_id() * PFX4_BUCKETS;
 	struct pfx_v4_key key;
+	struct pfx4_geo geo;
+	bool spilled;
 	__u64 left;
 
-	if (!lens)
+	if (!lens || !meta)
 		return 0;
+	spilled = meta->spilled;
+	geo = pfx4_geometry(meta->geometry);
 	m->entry = NULL;
 	left = lens->v4 & ((1ULL << 33) - 1); /* /0 .. /32 */
 	for (int i = 0; i <= 32 && left; i++) {
@@ -184,7 +206,7 @@ static __always_inline int match_v4(__be32 saddr, struct v4_match *m)
 
 		left &= ~(1ULL << len);
 		key.addr = saddr & mask32(len);
-		if (pfx4_find(key.addr, len, copy, m))
+		if (pfx4_find(key.addr, len, copy, geo, m))
 			return 1;
 		if (!spilled)
 			continue;

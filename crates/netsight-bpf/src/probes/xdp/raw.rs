@@ -85,10 +85,91 @@ pub fn pfx4_slot(entry: u64) -> u32 {
     ((entry >> PFX4_SLOT_SHIFT) as u32) & (MAX_RULES - 1)
 }
 
-/// The home bucket of a key (prefix_match.bpf.h's pfx4_home).
-pub fn pfx4_home(word: u32, len: u8) -> u32 {
-    let x = (u64::from(len) << 32 | u64::from(word)).wrapping_mul(PFX4_HASH_MUL);
-    (x >> (64 - 16)) as u32
+/// The part of the table in use (xdp.h: `struct pfx4_meta`'s geometry):
+/// 2^bits buckets from bucket `base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub base: u32,
+    pub bits: u32,
+}
+
+const PFX4_GEO_TAG: u32 = 0x47;
+pub const PFX4_MIN_BITS: u32 = 10;
+pub const PFX4_HALF: u32 = PFX4_BUCKETS / 2;
+
+impl Geometry {
+    /// The whole map: what state pinned before geometries had (and what
+    /// the program reads from any word it does not recognise).
+    pub const WHOLE: Geometry = Geometry { base: 0, bits: 16 };
+    /// Where a new, empty table starts.
+    pub const FIRST: Geometry = Geometry {
+        base: 0,
+        bits: PFX4_MIN_BITS,
+    };
+
+    /// prefix_match.bpf.h's pfx4_geometry.
+    pub fn decode(g: u32) -> Geometry {
+        let geo = Geometry {
+            base: g & 0xFFFF,
+            bits: (g >> 16) & 0xFF,
+        };
+        if g >> 24 != PFX4_GEO_TAG || !(PFX4_MIN_BITS..=16).contains(&geo.bits) {
+            return Geometry::WHOLE;
+        }
+        geo
+    }
+
+    pub fn encode(self) -> u32 {
+        PFX4_GEO_TAG << 24 | self.bits << 16 | self.base
+    }
+
+    pub fn buckets(self) -> u32 {
+        1 << self.bits
+    }
+
+    /// Entries (PFX4_WAYS per bucket).
+    pub fn entries(self) -> usize {
+        (self.buckets() as usize) * PFX4_WAYS
+    }
+
+    /// Twice the buckets in the other half of the map; None at the largest
+    /// (a half) or for the whole map.
+    pub fn grown(self) -> Option<Geometry> {
+        let bits = self.bits + 1;
+        (1 << bits <= PFX4_HALF).then_some(Geometry {
+            base: if self.base == 0 { PFX4_HALF } else { 0 },
+            bits,
+        })
+    }
+
+    /// The half of the map this part is not in (as a part: PFX4_HALF
+    /// buckets); None for the whole map.
+    pub fn other_half(self) -> Option<Geometry> {
+        (self.bits < 16).then_some(Geometry {
+            base: if self.base < PFX4_HALF { PFX4_HALF } else { 0 },
+            bits: 15,
+        })
+    }
+
+    /// The home bucket of a key (prefix_match.bpf.h's pfx4_home), from 0.
+    pub fn home(self, word: u32, len: u8) -> u32 {
+        let x = (u64::from(len) << 32 | u64::from(word)).wrapping_mul(PFX4_HASH_MUL);
+        (x >> (64 - self.bits)) as u32
+    }
+
+    /// The map index of bucket `b` (counted from the home bucket's 0, any
+    /// number: it wraps within the part in use).
+    pub fn bucket(self, b: u32) -> u32 {
+        self.base + (b & (self.buckets() - 1))
+    }
+}
+
+/// `struct pfx4_meta`: spilled, geometry.
+pub fn pfx4_meta(spilled: u32, geo: Geometry) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&spilled.to_ne_bytes());
+    out[4..].copy_from_slice(&geo.encode().to_ne_bytes());
+    out
 }
 
 /// The key of a rule in pfx_v4 / pfx_v6 (the same bytes as the LPM trie
@@ -219,6 +300,40 @@ mod tests {
         assert_eq!(word(2), 1);
         assert_eq!(word(3), 1);
         assert_eq!(prefix_lens(&[]), [0u8; 32]);
+    }
+
+    #[test]
+    fn geometries_round_trip_and_grow_in_alternate_halves() {
+        assert_eq!(Geometry::decode(0), Geometry::WHOLE, "state pinned before");
+        assert_eq!(
+            Geometry::decode(12),
+            Geometry::WHOLE,
+            "an old spilled count's half"
+        );
+        let mut g = Geometry::FIRST;
+        let mut seen = vec![g];
+        while let Some(next) = g.grown() {
+            assert_eq!(Geometry::decode(next.encode()), next);
+            assert_ne!(next.base, g.base, "never over the part in use");
+            assert!(next.base + next.buckets() <= PFX4_BUCKETS);
+            g = next;
+            seen.push(g);
+        }
+        assert_eq!(g.bits, 15, "the largest fills a half");
+        assert_eq!(seen.len(), 6);
+        assert_eq!(Geometry::WHOLE.grown(), None);
+        // Top bits of one hash: a key's home at fewer bits is its home at
+        // more bits shifted down.
+        let w = v4_word(Ipv4Addr::new(10, 1, 2, 0));
+        assert_eq!(g.home(w, 24) >> 5, Geometry::FIRST.home(w, 24));
+        assert_eq!(
+            Geometry {
+                base: PFX4_HALF,
+                bits: 10
+            }
+            .bucket(1024 + 3),
+            PFX4_HALF + 3
+        );
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! record (searched, reclaimed); each write goes to every copy too.
 //! Writers hold the state directory's lock (or own a private blacklist).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libbpf_rs::MapHandle;
 
 use super::error::Result;
 use super::mapped::MappedU64s;
-use super::raw;
+use super::raw::{self, Geometry};
 
 /// Where a rule went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct V4Table {
     shared: MappedU64s,
     copies: MappedU64s,
     ncpus: usize,
+    /// The part in use, as pfx4_meta says (the owner keeps it current).
+    geo: Cell<Geometry>,
 }
 
 impl V4Table {
@@ -40,7 +43,77 @@ impl V4Table {
             shared: MappedU64s::map(shared, ENTRIES, "pfx4_table")?,
             copies: MappedU64s::map(copies, ENTRIES * ncpus, "pfx4_cpu")?,
             ncpus,
+            geo: Cell::new(Geometry::WHOLE),
         })
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.geo.get()
+    }
+
+    pub fn use_geometry(&self, geo: Geometry) {
+        self.geo.set(geo);
+    }
+
+    /// The entry indexes of a part of the table.
+    fn part(geo: Geometry) -> std::ops::Range<usize> {
+        let first = geo.base as usize * raw::PFX4_WAYS;
+        first..first + geo.entries()
+    }
+
+    /// Rules in the part in use.
+    pub fn rules(&self) -> usize {
+        self.rules_in(self.geometry())
+    }
+
+    pub fn rules_in(&self, geo: Geometry) -> usize {
+        self.entries()[Self::part(geo)]
+            .iter()
+            .filter(|v| v.load(Ordering::Relaxed) & raw::PFX4_VALID != 0)
+            .count()
+    }
+
+    /// Empties a part of the table and of every copy (one no program
+    /// searches).
+    pub fn clear(&self, geo: Geometry) {
+        self.drain(geo, |_, _| {});
+    }
+
+    /// Every rule in the part in use: (word, len, slot).
+    pub fn placed(&self) -> Vec<(u32, u8, u32)> {
+        self.entries()[Self::part(self.geometry())]
+            .iter()
+            .map(|e| e.load(Ordering::Acquire))
+            .filter(|v| v & raw::PFX4_VALID != 0)
+            .map(|v| (raw::pfx4_word(v), raw::pfx4_len(v), raw::pfx4_slot(v)))
+            .collect()
+    }
+
+    /// Empties part `geo` (once no program searches it), handing each
+    /// rule's count in the copies, summed over CPUs, to `fold` first: entry
+    /// by entry, so a drain cut short and run again folds no count twice.
+    pub fn drain(&self, geo: Geometry, mut fold: impl FnMut(u32, u64)) {
+        for i in Self::part(geo) {
+            let v = self.entries()[i].load(Ordering::Acquire);
+            if v & raw::PFX4_VALID != 0 {
+                let key = v & raw::PFX4_KEY_MASK;
+                let n = self
+                    .copies_of(i)
+                    .map(|c| c.load(Ordering::Acquire))
+                    .filter(|c| c & raw::PFX4_KEY_MASK == key)
+                    .map(raw::pfx4_count)
+                    .sum();
+                fold(raw::pfx4_slot(v), n);
+            }
+            for c in self.copies_of(i) {
+                if c.load(Ordering::Relaxed) != 0 {
+                    c.store(0, Ordering::Release);
+                }
+            }
+            if v != 0 {
+                self.entries()[i].store(0, Ordering::Release);
+            }
+        }
     }
 
     fn entries(&self) -> &[AtomicU64] {
@@ -115,10 +188,11 @@ impl V4Table {
     }
 
     /// The indexes of the entries a key may live in, in search order.
-    fn candidates(word: u32, len: u8) -> impl Iterator<Item = usize> {
-        let home = raw::pfx4_home(word, len);
+    fn candidates(&self, word: u32, len: u8) -> impl Iterator<Item = usize> {
+        let geo = self.geometry();
+        let home = geo.home(word, len);
         (0..raw::PFX4_PROBES).flat_map(move |p| {
-            let bucket = ((home + p) & (raw::PFX4_BUCKETS - 1)) as usize;
+            let bucket = geo.bucket(home + p) as usize;
             (0..raw::PFX4_WAYS).map(move |w| bucket * raw::PFX4_WAYS + w)
         })
     }
@@ -154,7 +228,8 @@ impl V4Table {
     fn position(&self, word: u32, len: u8) -> Option<usize> {
         let key = Self::key(word, len);
         let e = self.entries();
-        for bucket in Self::candidates(word, len)
+        for bucket in self
+            .candidates(word, len)
             .collect::<Vec<_>>()
             .chunks(raw::PFX4_WAYS)
         {
@@ -182,7 +257,7 @@ impl V4Table {
     /// Places a rule in the first free or deleted entry of its buckets.
     pub fn insert(&self, word: u32, len: u8, slot: u32) -> Placed {
         let e = self.entries();
-        let free = Self::candidates(word, len).find(|&i| {
+        let free = self.candidates(word, len).find(|&i| {
             let v = e[i].load(Ordering::Relaxed);
             v == 0 || v == raw::PFX4_TOMBSTONE
         });
@@ -199,11 +274,13 @@ impl V4Table {
     pub fn remove(&self, word: u32, len: u8) -> bool {
         let key = Self::key(word, len);
         let e = self.entries();
-        for i in Self::candidates(word, len) {
+        let geo = self.geometry();
+        for i in self.candidates(word, len) {
             if e[i].load(Ordering::Relaxed) & raw::PFX4_KEY_MASK == key {
                 // A tombstone, not 0: keys placed past this bucket stay found.
                 self.set(i, raw::PFX4_TOMBSTONE);
-                self.reclaim(raw::pfx4_home(word, len), (i / raw::PFX4_WAYS) as u32);
+                let last = (i / raw::PFX4_WAYS) as u32 - geo.base;
+                self.reclaim(geo.home(word, len), last);
                 return true;
             }
         }
@@ -213,16 +290,17 @@ impl V4Table {
     /// Tombstones keep every search that reaches their bucket going on to
     /// the next, so left alone a table under churn would end up scanning
     /// its whole window for every packet that matches nothing. After a
-    /// delete, the buckets the deleted key's search crossed (home to last)
-    /// get their tombstones back as empty entries wherever no stored key's
-    /// search still crosses them.
+    /// delete, the buckets the deleted key's search crossed (home to last,
+    /// counted within the part in use) get their tombstones back as empty
+    /// entries wherever no stored key's search still crosses them.
     fn reclaim(&self, home: u32, last: u32) {
         let e = self.entries();
+        let geo = self.geometry();
         let mut b = home;
         loop {
             if !self.crossed(b) {
                 for w in 0..raw::PFX4_WAYS {
-                    let i = b as usize * raw::PFX4_WAYS + w;
+                    let i = geo.bucket(b) as usize * raw::PFX4_WAYS + w;
                     if e[i].load(Ordering::Relaxed) == raw::PFX4_TOMBSTONE {
                         self.set(i, 0);
                     }
@@ -231,7 +309,7 @@ impl V4Table {
             if b == last {
                 return;
             }
-            b = (b + 1) & (raw::PFX4_BUCKETS - 1);
+            b = (b + 1) & (geo.buckets() - 1);
         }
     }
 
@@ -239,23 +317,25 @@ impl V4Table {
     /// (it then needs `b` to have no empty entry).
     fn crossed(&self, b: u32) -> bool {
         let e = self.entries();
-        let mask = raw::PFX4_BUCKETS - 1;
+        let geo = self.geometry();
+        let mask = geo.buckets() - 1;
         (1..raw::PFX4_PROBES).any(|d| {
             let x = (b + d) & mask;
             (0..raw::PFX4_WAYS).any(|w| {
-                let v = e[x as usize * raw::PFX4_WAYS + w].load(Ordering::Relaxed);
+                let v = e[geo.bucket(x) as usize * raw::PFX4_WAYS + w].load(Ordering::Relaxed);
                 if v & raw::PFX4_VALID == 0 {
                     return false;
                 }
-                let home = raw::pfx4_home(raw::pfx4_word(v), raw::pfx4_len(v));
+                let home = geo.home(raw::pfx4_word(v), raw::pfx4_len(v));
                 (b.wrapping_sub(home) & mask) < (x.wrapping_sub(home) & mask)
             })
         })
     }
 
-    /// Deleted entries still standing (for tests and diagnostics).
+    /// Deleted entries still standing in the part in use (for tests and
+    /// diagnostics).
     pub fn tombstones(&self) -> usize {
-        self.entries()
+        self.entries()[Self::part(self.geometry())]
             .iter()
             .filter(|v| v.load(Ordering::Relaxed) == raw::PFX4_TOMBSTONE)
             .count()
