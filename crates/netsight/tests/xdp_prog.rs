@@ -547,6 +547,15 @@ fn a_reused_slot_counts_from_zero_in_every_chunk() {
     assert_eq!(total, 2 + 3 + 4 + 5, "no other rule counted anything");
 }
 
+/// Every other source in one of `rules`, the rest anywhere in 10/8.
+fn rule_or_random(rng: &mut Rng, rules: &[Cidr], i: usize) -> Ipv4Addr {
+    if i % 2 == 0 {
+        first_v4(&rules[(rng.next() % rules.len() as u64) as usize])
+    } else {
+        Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
+    }
+}
+
 /// The CPUs this test may run on.
 fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data, filled by the kernel for its size.
@@ -605,11 +614,7 @@ fn every_cpus_copy_matches_the_reference_and_counts_exactly() {
         run_on(cpu);
         let rules: Vec<Cidr> = live.keys().copied().collect();
         for i in 0..1500 {
-            let src = if i % 2 == 0 {
-                first_v4(&rules[(rng.next() % rules.len() as u64) as usize])
-            } else {
-                Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
-            };
+            let src = rule_or_random(&mut rng, &rules, i);
             let longest = live
                 .keys()
                 .filter(|c| c.contains(src.into()))
@@ -779,11 +784,7 @@ fn the_table_grows_while_the_program_runs_and_counts_stay_exact() {
             seen.push(geo);
         }
         for i in 0..1000 {
-            let src = if i % 2 == 0 {
-                first_v4(&batch[(rng.next() % batch.len() as u64) as usize])
-            } else {
-                Ipv4Addr::from(0x0a00_0000 | (rng.next() as u32 & 0x00ff_ffff))
-            };
+            let src = rule_or_random(&mut rng, &batch, i);
             let longest = lens
                 .iter()
                 .rev()
