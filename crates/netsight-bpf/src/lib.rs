@@ -2,6 +2,8 @@
 //! data they produce. Raw kernel layouts stop in each probe's `raw.rs`.
 
 pub mod btf;
+#[cfg(test)]
+mod c_defines;
 pub mod ksyms;
 pub mod loader;
 mod pod;

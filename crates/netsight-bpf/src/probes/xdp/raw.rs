@@ -1,6 +1,7 @@
 //! Byte layouts of the maps declared in xdp.h. The skeleton does not emit
-//! these types (no global uses them), so they are encoded here by hand and
-//! every map's key and value sizes are checked against these at open time.
+//! these types (no global uses them), so they are encoded here by hand:
+//! every map's key and value sizes are checked against these at open time,
+//! and every constant against xdp.h's defines by a unit test.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -19,7 +20,7 @@ pub const IFACE_COUNTERS_SIZE: u32 = 16;
 /// `struct iface_entry`: netns_ino, ifindex, mode, ifname[16].
 pub const IFACE_ENTRY_SIZE: u32 = 32;
 
-/// Must match xdp.h.
+/// xdp.h's (asserted in the tests).
 pub const MAX_RULES: u32 = 1 << 18;
 pub const MAX_IFACES: u32 = 64;
 
@@ -300,6 +301,35 @@ mod tests {
         assert_eq!(word(2), 1);
         assert_eq!(word(3), 1);
         assert_eq!(prefix_lens(&[]), [0u8; 32]);
+    }
+
+    #[test]
+    fn constants_are_the_ones_of_xdp_h() {
+        let header = crate::c_defines::integer_defines(include_str!("xdp.h"));
+        let ours: [(&str, u64); 19] = [
+            ("XDP_MAX_RULES", MAX_RULES.into()),
+            ("XDP_MAX_IFACES", MAX_IFACES.into()),
+            ("HIT_CHUNK", HIT_CHUNK.into()),
+            ("HIT_CHUNKS", HIT_CHUNKS.into()),
+            ("PFX4_BUCKETS", PFX4_BUCKETS.into()),
+            ("PFX4_WAYS", PFX4_WAYS as u64),
+            ("PFX4_PROBES", PFX4_PROBES.into()),
+            ("PFX4_VALID", PFX4_VALID),
+            ("PFX4_TOMBSTONE", PFX4_TOMBSTONE),
+            ("PFX4_SLOT_SHIFT", PFX4_SLOT_SHIFT.into()),
+            ("PFX4_LEN_SHIFT", PFX4_LEN_SHIFT.into()),
+            ("PFX4_KEY_MASK", PFX4_KEY_MASK),
+            ("PFX4_HASH_MUL", PFX4_HASH_MUL),
+            ("PFX4_COUNT_SHIFT", PFX4_COUNT_SHIFT.into()),
+            ("PFX4_COUNT_MAX", PFX4_COUNT_MAX),
+            ("PFX4_COUNT_ONE", 1 << PFX4_COUNT_SHIFT),
+            ("PFX4_GEO_TAG", PFX4_GEO_TAG.into()),
+            ("PFX4_MIN_BITS", PFX4_MIN_BITS.into()),
+            ("PFX4_HALF", PFX4_HALF.into()),
+        ];
+        for (name, value) in ours {
+            assert_eq!(header.get(name), Some(&value), "{name} in xdp.h");
+        }
     }
 
     #[test]
