@@ -878,3 +878,34 @@ fn a_growth_cut_short_is_finished_by_the_next_command() {
     assert_eq!(hits(&bl, "10.250.0.0/16"), 1);
     assert_eq!(hits(&bl, "10.0.0.0/24"), 1 + 2);
 }
+
+/// Where the kernel refuses the map-in-map that growing waits with, the
+/// table stays at its first size: the rules past it go to pfx_v4, and every
+/// verdict and count is still right.
+#[test]
+fn a_table_that_may_not_grow_stays_exact() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    bl.refuse_growth();
+    let prog = bl.test_program(0).unwrap();
+    let rules: Vec<Cidr> = (0..10_000u32)
+        .map(|i| masked_v4(0x0a00_0000 | i << 8, 24))
+        .collect();
+    bl.add(&rules).unwrap();
+    let first = netsight_bpf::probes::xdp::Geometry::FIRST;
+    assert_eq!(bl.v4_table_geometry().unwrap(), first);
+    let spilled = bl.spilled().unwrap();
+    assert!(
+        spilled >= (rules.len() - first.entries()) as u64,
+        "{spilled} spilled"
+    );
+    for c in &rules {
+        assert_eq!(run_from(&prog, first_v4(c).into()), Verdict::Drop, "{c}");
+    }
+    let hits = bl.rule_hits().unwrap();
+    assert_eq!(hits.len(), rules.len());
+    assert!(hits.iter().all(|r| r.hits == 1), "every rule hit once");
+}

@@ -12,7 +12,7 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use super::bpffs::{DirLock, StateDir};
 use super::cidr::Cidr;
 use super::error::{Result, XdpError};
-use super::grace;
+use super::grace::Grace;
 use super::hits::{HitCounters, LEGACY_HITS};
 use super::mapped::MappedU64s;
 use super::migrate;
@@ -49,6 +49,8 @@ pub struct Blacklist {
     hit_base: MappedU64s,
     /// Counts of state pinned before the hit chunks (hits.rs).
     legacy_hits: Option<MapHandle>,
+    /// Tests: as if the kernel refused what growing the table needs.
+    growth_refused: std::cell::Cell<bool>,
 }
 
 impl Blacklist {
@@ -122,6 +124,7 @@ impl Blacklist {
             v4_table,
             hit_base,
             legacy_hits,
+            growth_refused: Default::default(),
         };
         bl.sync_geometry()?;
         Ok(bl)
@@ -205,10 +208,17 @@ impl Blacklist {
         self.hits().reset(&slots)?;
         self.start_small_if_empty()?;
         let mut in_table = self.v4_table.rules();
+        let mut may_grow = true;
         for (cidr, slot) in new {
-            if matches!(cidr, Cidr::V4 { .. }) && in_table >= grow_at(self.v4_table.geometry()) {
+            if may_grow
+                && matches!(cidr, Cidr::V4 { .. })
+                && in_table >= grow_at(self.v4_table.geometry())
+            {
                 if let Some(to) = self.v4_table.geometry().grown() {
-                    in_table = self.grow(to)?;
+                    match self.grow(to)? {
+                        Some(n) => in_table = n,
+                        None => may_grow = false,
+                    }
                 }
             }
             self.prefixes(cidr)
@@ -285,7 +295,7 @@ impl Blacklist {
         if self.v4_table.rules_in(other) == 0 {
             return Ok(());
         }
-        grace::wait_for_running_programs()?;
+        Grace::new()?.wait()?;
         let hits = self.hits();
         self.v4_table.drain(other, |slot, n| hits.fold(slot, n));
         Ok(())
@@ -308,15 +318,44 @@ impl Blacklist {
     /// runs still searching the old part, fold its counts into hit_base
     /// (the copies' counts live in the entries) as it clears it. Readers
     /// take the lock, so hit counts are exact whenever read. Returns the
-    /// rules now in the table.
-    fn grow(&self, to: Geometry) -> Result<usize> {
+    /// rules now in the table, or None if the kernel refused the means to
+    /// wait (the table then stays as it is, rules past it in pfx_v4: slower,
+    /// still exact).
+    fn grow(&self, to: Geometry) -> Result<Option<usize>> {
         let from = self.v4_table.geometry();
+        let grace = match self.grace() {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!(
+                    "netsight: warning: the XDP IPv4 table stays at {} entries ({e}); rules past them are looked up in pfx_v4, slower",
+                    from.entries()
+                );
+                return Ok(None);
+            }
+        };
         let (in_table, left_out) = self.grow_until_switched(to)?;
-        grace::wait_for_running_programs()?;
+        grace.wait()?;
         let hits = self.hits();
         self.v4_table.drain(from, |slot, n| hits.fold(slot, n));
         self.write_meta(left_out, to)?;
-        Ok(in_table)
+        Ok(Some(in_table))
+    }
+
+    fn grace(&self) -> Result<Grace> {
+        if self.growth_refused.get() {
+            return Err(XdpError::io(
+                "creating a map-in-map to wait with",
+                std::io::Error::from_raw_os_error(libc::EPERM),
+            ));
+        }
+        Grace::new()
+    }
+
+    /// Makes this blacklist act as on a kernel that refuses the map-in-map
+    /// growth waits with (tests: the table must stay put and exact).
+    #[doc(hidden)]
+    pub fn refuse_growth(&self) {
+        self.growth_refused.set(true);
     }
 
     /// grow's first half: `to` filled and in use. Returns the rules placed
