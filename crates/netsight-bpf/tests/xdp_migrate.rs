@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
-use netsight_bpf::probes::xdp::{current_netns, ifindex_of, Blacklist, XdpMode};
+use netsight_bpf::probes::xdp::{current_netns, ifindex_of, Blacklist, Geometry, XdpMode};
 
 const STATE: &str = "/sys/fs/bpf/netsight/xdp";
 const MAX_RULES: u32 = 1 << 18;
@@ -38,7 +38,7 @@ fn old_map(name: &str, ty: MapType, key: u32, value: u32, max: u32) -> MapHandle
     if ty == MapType::LpmTrie || ty == MapType::Hash {
         opts.map_flags = libbpf_sys::BPF_F_NO_PREALLOC;
     }
-    if name == "pfx4_table" || name == "hit_base" {
+    if name == "pfx4_table" || name == "hit_base" || name == "pfx4_cpu" {
         opts.map_flags = libbpf_sys::BPF_F_MMAPABLE;
     }
     let mut map = MapHandle::create(ty, Some(name), key, value, max, &opts).unwrap();
@@ -81,6 +81,63 @@ fn send_from(dev: &str, src: Ipv4Addr) {
     assert_eq!(n, f.len() as isize);
     // SAFETY: closing the socket we opened.
     unsafe { libc::close(fd) };
+}
+
+/// A namespace holding the veth pair m0/m1, up, without IPv6.
+fn veth_pair_in_new_netns() -> Netns {
+    let ns = Netns(format!("xdpmig-{}", std::process::id()));
+    sh(&["ip", "netns", "add", &ns.0]);
+    sh(&[
+        "ip",
+        "-n",
+        &ns.0,
+        "link",
+        "add",
+        "m0",
+        "address",
+        "02:00:00:00:78:02",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "m1",
+    ]);
+    // No IPv6 on the pair: its router solicitations would be counted too.
+    for conf in ["all", "default", "m0", "m1"] {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.0,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{conf}.disable_ipv6=1"),
+        ]);
+    }
+    sh(&["ip", "-n", &ns.0, "link", "set", "m0", "up"]);
+    sh(&["ip", "-n", &ns.0, "link", "set", "m1", "up"]);
+
+    ns
+}
+
+/// An attached, pinned link in slot 0 of `table` (iface_table) on m0,
+/// running a program of any version: here one that filters nothing.
+fn pin_stand_in_link(table: &MapHandle) {
+    let stand_in = Blacklist::private().unwrap();
+    let att = stand_in.attach("m0", Some(XdpMode::Native)).unwrap();
+    let pin = std::ffi::CString::new(format!("{STATE}/link_0")).unwrap();
+    // SAFETY: a valid link descriptor and a NUL-terminated path.
+    let rc = unsafe { libbpf_sys::bpf_obj_pin(att.link_fd().as_raw_fd(), pin.as_ptr()) };
+    assert_eq!(rc, 0);
+    let mut entry = current_netns().unwrap().to_ne_bytes().to_vec();
+    entry.extend_from_slice(&ifindex_of("m0").unwrap().to_ne_bytes());
+    entry.extend_from_slice(&1u32.to_ne_bytes()); // native
+    entry.extend_from_slice(b"m0");
+    entry.resize(32, 0);
+    table
+        .update(&0u32.to_ne_bytes(), &entry, MapFlags::ANY)
+        .unwrap();
+    drop(att); // the pin keeps the link
 }
 
 /// Which older layout the test pins before upgrading.
@@ -142,38 +199,7 @@ fn upgrade_case(layout: Layout) {
         eprintln!("skipped: a blacklist is pinned at {STATE}");
         return;
     }
-    let ns = Netns(format!("xdpmig-{}", std::process::id()));
-    sh(&["ip", "netns", "add", &ns.0]);
-    sh(&[
-        "ip",
-        "-n",
-        &ns.0,
-        "link",
-        "add",
-        "m0",
-        "address",
-        "02:00:00:00:78:02",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "m1",
-    ]);
-    // No IPv6 on the pair: its router solicitations would be counted too.
-    for conf in ["all", "default", "m0", "m1"] {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns.0,
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{conf}.disable_ipv6=1"),
-        ]);
-    }
-    sh(&["ip", "-n", &ns.0, "link", "set", "m0", "up"]);
-    sh(&["ip", "-n", &ns.0, "link", "set", "m1", "up"]);
-
+    let ns = veth_pair_in_new_netns();
     let name = ns.0.clone();
     std::thread::spawn(move || {
         in_netns(&name);
@@ -231,23 +257,7 @@ fn upgrade_case(layout: Layout) {
         key.extend_from_slice(&[198, 51, 100, 0]);
         v4.update(&key, &5u32.to_ne_bytes(), MapFlags::ANY).unwrap();
 
-        // An attached, pinned link in slot 0 (running a program of any
-        // version: here one that filters nothing).
-        let stand_in = Blacklist::private().unwrap();
-        let att = stand_in.attach("m0", Some(XdpMode::Native)).unwrap();
-        let pin = std::ffi::CString::new(format!("{STATE}/link_0")).unwrap();
-        // SAFETY: a valid link descriptor and a NUL-terminated path.
-        let rc = unsafe { libbpf_sys::bpf_obj_pin(att.link_fd().as_raw_fd(), pin.as_ptr()) };
-        assert_eq!(rc, 0);
-        let mut entry = current_netns().unwrap().to_ne_bytes().to_vec();
-        entry.extend_from_slice(&ifindex_of("m0").unwrap().to_ne_bytes());
-        entry.extend_from_slice(&1u32.to_ne_bytes()); // native
-        entry.extend_from_slice(b"m0");
-        entry.resize(32, 0);
-        table
-            .update(&0u32.to_ne_bytes(), &entry, MapFlags::ANY)
-            .unwrap();
-        drop(att); // the pin keeps the link
+        pin_stand_in_link(&table);
 
         let bl = Blacklist::open().unwrap().expect("upgraded blacklist");
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -281,6 +291,81 @@ fn upgrade_case(layout: Layout) {
             assert_eq!(
                 Blacklist::open().unwrap().unwrap().rules().unwrap().len(),
                 1
+            );
+        }));
+        bl.detach_all().unwrap();
+        bl.remove_pins().unwrap();
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+    })
+    .join()
+    .unwrap();
+    assert!(!Path::new(STATE).exists(), "pins left behind");
+}
+
+/// State of the layout before table geometries (every map there, the
+/// table searched whole), emptied, its link running an older program: the
+/// next add starts the table small and moves the link to this build's
+/// program, which then filters with it.
+#[test]
+fn an_emptied_blacklist_from_before_geometries_moves_its_link_on() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    if Path::new(STATE).exists() {
+        eprintln!("skipped: a blacklist is pinned at {STATE}");
+        return;
+    }
+    let ns = veth_pair_in_new_netns();
+    let name = ns.0.clone();
+    std::thread::spawn(move || {
+        in_netns(&name);
+        std::fs::create_dir_all(STATE).unwrap();
+        let copies = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+            .unwrap()
+            .trim()
+            .rsplit(['-', ','])
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            + 1;
+        old_map("pfx_v4", MapType::Hash, 8, 4, MAX_RULES);
+        old_map("pfx_v6", MapType::Hash, 20, 4, MAX_RULES);
+        old_map("pfx_lens", MapType::Array, 4, 32, 1);
+        old_map(
+            "hit_chunks",
+            MapType::PercpuArray,
+            4,
+            8 * 2048,
+            MAX_RULES / 2048,
+        );
+        old_map("hit_base", MapType::Array, 4, 8, MAX_RULES);
+        old_map("iface_stats", MapType::PercpuArray, 4, 16, 64);
+        let table = old_map("iface_table", MapType::Array, 4, 32, 64);
+        old_map("pfx4_table", MapType::Array, 4, 64, 1 << 16);
+        old_map("pfx4_meta", MapType::Array, 4, 8, 1);
+        old_map("pfx4_cpu", MapType::Array, 4, 64, copies << 16);
+        pin_stand_in_link(&table);
+
+        let bl = Blacklist::open().unwrap().expect("pinned blacklist");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_eq!(bl.v4_table_geometry().unwrap(), Geometry::WHOLE);
+            bl.add(&["198.51.100.0/24".parse().unwrap()]).unwrap();
+            assert_eq!(bl.v4_table_geometry().unwrap(), Geometry::FIRST);
+            send_from("m1", Ipv4Addr::new(198, 51, 100, 9));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while bl.interfaces().unwrap()[0].dropped < 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            assert_eq!(
+                bl.rule_hits().unwrap()[0].hits,
+                1,
+                "this build's program filters"
             );
         }));
         bl.detach_all().unwrap();

@@ -819,6 +819,14 @@ fn the_table_grows_while_the_program_runs_and_counts_stay_exact() {
     );
     let spilled = bl.spilled().unwrap();
     assert!(spilled >= 8, "the crowd spills at every size: {spilled}");
+    let outside = rules
+        .iter()
+        .filter(|c| bl.copy_count(c, main_cpu).is_none())
+        .count();
+    assert_eq!(
+        spilled, outside as u64,
+        "the spilled count is the rules outside the table"
+    );
     let got = bl.rule_hits().unwrap();
     assert_eq!(got.len(), rules.len());
     let wrong: Vec<String> = got
@@ -871,12 +879,19 @@ fn a_growth_cut_short_is_finished_by_the_next_command() {
             assert_eq!(r.hits, want[&r.cidr], "read {read}: {}", r.cidr);
         }
     }
+    // The part in use was left alone: every rule still matches and counts.
+    for c in &rules {
+        send(&mut want, c, 1);
+    }
+    for r in bl.rule_hits().unwrap() {
+        assert_eq!(r.hits, want[&r.cidr], "after: {}", r.cidr);
+    }
     // And the blacklist goes on as usual.
     let more = cidrs(&["10.250.0.0/16"]);
     bl.add(&more).unwrap();
     send(&mut want, &more[0], 1);
     assert_eq!(hits(&bl, "10.250.0.0/16"), 1);
-    assert_eq!(hits(&bl, "10.0.0.0/24"), 1 + 2);
+    assert_eq!(hits(&bl, "10.0.0.0/24"), 1 + 2 + 1);
 }
 
 /// Where the kernel refuses the map-in-map that growing waits with, the

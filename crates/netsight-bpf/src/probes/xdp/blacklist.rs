@@ -303,9 +303,15 @@ impl Blacklist {
 
     /// A table with no rule in it (new state, or emptied) starts over at
     /// the smallest part: nothing to move, no search can miss anything.
+    /// Pinned links of state from before geometries may still run program
+    /// instances of an older netsight, which search the whole map: they get
+    /// this build's first.
     fn start_small_if_empty(&self) -> Result<()> {
         let (spilled, geo) = self.meta()?;
         if geo != Geometry::FIRST && spilled == 0 && self.v4_table.rules() == 0 {
+            if let (Geometry::WHOLE, Some(dir)) = (geo, &self.dir) {
+                migrate::relink_all(dir, self)?;
+            }
             self.v4_table.clear(Geometry::FIRST);
             self.write_meta(0, Geometry::FIRST)?;
             self.v4_table.use_geometry(Geometry::FIRST);
@@ -375,16 +381,17 @@ impl Blacklist {
             put(word, len, slot);
         }
         if spilled > 0 {
+            // The rules only pfx_v4 holds (each tried once: one left out
+            // again is counted once).
+            let tried: HashSet<(u32, u8)> = placed.iter().map(|&(w, l, _)| (w, l)).collect();
             for (cidr, slot) in read_rules(&[(&self.maps.v4, "pfx_v4")])? {
-                if let Some((word, len)) = v4_key(&cidr) {
-                    if self.v4_table.find(word, len).is_none() {
-                        put(word, len, slot);
-                    }
+                if let Some((word, len)) = v4_key(&cidr).filter(|k| !tried.contains(k)) {
+                    put(word, len, slot);
                 }
             }
         }
-        // One field at a time: while both parts may be searched, pfx_v4 is
-        // searched too if either left a rule out.
+        // One byte the program reads at a time (xdp.h): while both parts may
+        // be searched, pfx_v4 is searched too if either left a rule out.
         self.write_meta(spilled + left_out, from)?;
         self.write_meta(spilled + left_out, to)?;
         Ok((in_table, left_out))
@@ -439,7 +446,13 @@ impl Blacklist {
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|e| XdpError::bpf("reading pfx4_meta", e))?
             .unwrap_or_default();
-        Ok((raw::u32_at(&v, 0), Geometry::decode(raw::u32_at(&v, 4))))
+        match raw::pfx4_meta_decode(&v) {
+            (spilled, Some(geo)) => Ok((spilled, geo)),
+            (_, None) => Err(XdpError::io(
+                "reading pfx4_meta",
+                std::io::Error::other("a table geometry this netsight does not know"),
+            )),
+        }
     }
 
     fn write_meta(&self, spilled: u32, geo: Geometry) -> Result<()> {

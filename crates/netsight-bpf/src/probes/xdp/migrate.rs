@@ -42,7 +42,7 @@ pub fn upgrade_if_old(dir: &StateDir) -> Result<Option<Upgraded>> {
 }
 
 /// Every pinned link gets a program instance on the current maps.
-fn relink_all(dir: &StateDir, bl: &Blacklist) -> Result<usize> {
+pub(super) fn relink_all(dir: &StateDir, bl: &Blacklist) -> Result<usize> {
     let mut links = 0;
     for (slot, _) in bl.table()? {
         if pinned_link_live(dir, slot) {

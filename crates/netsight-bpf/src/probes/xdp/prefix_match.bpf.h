@@ -71,19 +71,30 @@ struct v4_match {
 	__u32 slot;
 };
 
-/* The part of the table in use (xdp.h: pfx4_meta's geometry). */
+/* The part of the table in use (xdp.h: pfx4_meta); bits 0: none (the
+ * entry holds nothing this program knows: search pfx_v4 only). */
 struct pfx4_geo {
 	__u32 base;
 	__u32 bits;
+	bool spilled;
 };
 
-static __always_inline struct pfx4_geo pfx4_geometry(__u32 g)
+static __always_inline struct pfx4_geo pfx4_geometry(const struct pfx4_meta *meta)
 {
-	struct pfx4_geo geo = { .base = g & 0xFFFF, .bits = (g >> 16) & 0xFF };
+	/* One load: the fields as one write left them. */
+	__u64 whole = *(volatile const __u64 *)meta;
+	struct pfx4_meta m;
+	struct pfx4_geo geo = { .base = 0, .bits = 16, .spilled = whole != 0 };
 
-	if (g >> 24 != PFX4_GEO_TAG || geo.bits < PFX4_MIN_BITS || geo.bits > 16) {
-		geo.base = 0;
-		geo.bits = 16;
+	__builtin_memcpy(&m, &whole, sizeof(m));
+	if (m.geo_tag != PFX4_GEO_TAG)
+		return geo;
+	geo.spilled = m.any_spilled;
+	geo.bits = m.geo_bits;
+	geo.base = (geo.bits & 1) ? PFX4_HALF : 0;
+	if (geo.bits < PFX4_MIN_BITS || geo.bits > PFX4_MAX_BITS) {
+		geo.bits = 0;
+		geo.spilled = true;
 	}
 	return geo;
 }
@@ -104,9 +115,12 @@ static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct p
 				     struct v4_match *m)
 {
 	__u64 want = pfx4_key(addr, len);
-	__u32 mask = (1U << geo.bits) - 1;
-	__u32 home = pfx4_home(addr, len, geo.bits);
+	__u32 mask, home;
 
+	if (!geo.bits)
+		return 0;
+	mask = (1U << geo.bits) - 1;
+	home = pfx4_home(addr, len, geo.bits);
 	for (int p = 0; p < PFX4_PROBES; p++) {
 		__u32 bucket = geo.base + ((home + p) & mask);
 		__u32 key = copy + bucket;
@@ -191,13 +205,11 @@ static __always_inline int match_v4(__be32 saddr, struct v4_match *m)
 	__u32 copy = bpf_get_smp_processor_id() * PFX4_BUCKETS;
 	struct pfx_v4_key key;
 	struct pfx4_geo geo;
-	bool spilled;
 	__u64 left;
 
 	if (!lens || !meta)
 		return 0;
-	spilled = meta->spilled;
-	geo = pfx4_geometry(meta->geometry);
+	geo = pfx4_geometry(meta);
 	m->entry = NULL;
 	left = lens->v4 & ((1ULL << 33) - 1); /* /0 .. /32 */
 	for (int i = 0; i <= 32 && left; i++) {
@@ -208,7 +220,7 @@ static __always_inline int match_v4(__be32 saddr, struct v4_match *m)
 		key.addr = saddr & mask32(len);
 		if (pfx4_find(key.addr, len, copy, geo, m))
 			return 1;
-		if (!spilled)
+		if (!geo.spilled)
 			continue;
 		key.prefixlen = len;
 		found = bpf_map_lookup_elem(&pfx_v4, &key);

@@ -86,21 +86,21 @@ pub fn pfx4_slot(entry: u64) -> u32 {
     ((entry >> PFX4_SLOT_SHIFT) as u32) & (MAX_RULES - 1)
 }
 
-/// The part of the table in use (xdp.h: `struct pfx4_meta`'s geometry):
-/// 2^bits buckets from bucket `base`.
+/// The part of the table in use (xdp.h: `struct pfx4_meta`): 2^bits
+/// buckets from bucket `base` (0 for even bits, PFX4_HALF for odd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     pub base: u32,
     pub bits: u32,
 }
 
-const PFX4_GEO_TAG: u32 = 0x47;
+const PFX4_GEO_TAG: u8 = 0x47;
 pub const PFX4_MIN_BITS: u32 = 10;
+pub const PFX4_MAX_BITS: u32 = 15;
 pub const PFX4_HALF: u32 = PFX4_BUCKETS / 2;
 
 impl Geometry {
-    /// The whole map: what state pinned before geometries had (and what
-    /// the program reads from any word it does not recognise).
+    /// The whole map: what state pinned before geometries had.
     pub const WHOLE: Geometry = Geometry { base: 0, bits: 16 };
     /// Where a new, empty table starts.
     pub const FIRST: Geometry = Geometry {
@@ -108,20 +108,13 @@ impl Geometry {
         bits: PFX4_MIN_BITS,
     };
 
-    /// prefix_match.bpf.h's pfx4_geometry.
-    pub fn decode(g: u32) -> Geometry {
-        let geo = Geometry {
-            base: g & 0xFFFF,
-            bits: (g >> 16) & 0xFF,
-        };
-        if g >> 24 != PFX4_GEO_TAG || !(PFX4_MIN_BITS..=16).contains(&geo.bits) {
-            return Geometry::WHOLE;
-        }
-        geo
-    }
-
-    pub fn encode(self) -> u32 {
-        PFX4_GEO_TAG << 24 | self.bits << 16 | self.base
+    fn of_bits(bits: u32) -> Option<Geometry> {
+        (PFX4_MIN_BITS..=PFX4_MAX_BITS)
+            .contains(&bits)
+            .then_some(Geometry {
+                base: if bits & 1 == 1 { PFX4_HALF } else { 0 },
+                bits,
+            })
     }
 
     pub fn buckets(self) -> u32 {
@@ -133,22 +126,21 @@ impl Geometry {
         (self.buckets() as usize) * PFX4_WAYS
     }
 
-    /// Twice the buckets in the other half of the map; None at the largest
+    /// Twice the buckets, in the other half of the map; None at the largest
     /// (a half) or for the whole map.
     pub fn grown(self) -> Option<Geometry> {
-        let bits = self.bits + 1;
-        (1 << bits <= PFX4_HALF).then_some(Geometry {
-            base: if self.base == 0 { PFX4_HALF } else { 0 },
-            bits,
-        })
+        if self == Geometry::WHOLE {
+            return None;
+        }
+        Geometry::of_bits(self.bits + 1)
     }
 
     /// The half of the map this part is not in (as a part: PFX4_HALF
     /// buckets); None for the whole map.
     pub fn other_half(self) -> Option<Geometry> {
-        (self.bits < 16).then_some(Geometry {
-            base: if self.base < PFX4_HALF { PFX4_HALF } else { 0 },
-            bits: 15,
+        (self != Geometry::WHOLE).then_some(Geometry {
+            base: if self.base == 0 { PFX4_HALF } else { 0 },
+            bits: PFX4_MAX_BITS,
         })
     }
 
@@ -165,11 +157,25 @@ impl Geometry {
     }
 }
 
-/// `struct pfx4_meta`: spilled, geometry.
+/// `struct pfx4_meta` read back: the spilled count and the geometry (None:
+/// a tag of ours with bits no netsight writes).
+pub fn pfx4_meta_decode(b: &[u8]) -> (u32, Option<Geometry>) {
+    if b.get(4) != Some(&PFX4_GEO_TAG) {
+        // State pinned before: a u64 count, the whole map.
+        let n = u32::try_from(u64_at(b, 0)).unwrap_or(u32::MAX);
+        return (n, Some(Geometry::WHOLE));
+    }
+    let bits = u32::from(b.get(5).copied().unwrap_or(0));
+    (u32_at(b, 0), Geometry::of_bits(bits))
+}
+
+/// `struct pfx4_meta`: spilled, the tag, the geometry's bits, spilled != 0.
 pub fn pfx4_meta(spilled: u32, geo: Geometry) -> [u8; 8] {
     let mut out = [0u8; 8];
     out[..4].copy_from_slice(&spilled.to_ne_bytes());
-    out[4..].copy_from_slice(&geo.encode().to_ne_bytes());
+    out[4] = PFX4_GEO_TAG;
+    out[5] = geo.bits as u8;
+    out[6] = u8::from(spilled != 0);
     out
 }
 
@@ -306,7 +312,7 @@ mod tests {
     #[test]
     fn constants_are_the_ones_of_xdp_h() {
         let header = crate::c_defines::integer_defines(include_str!("xdp.h"));
-        let ours: [(&str, u64); 19] = [
+        let ours: [(&str, u64); 20] = [
             ("XDP_MAX_RULES", MAX_RULES.into()),
             ("XDP_MAX_IFACES", MAX_IFACES.into()),
             ("HIT_CHUNK", HIT_CHUNK.into()),
@@ -325,6 +331,7 @@ mod tests {
             ("PFX4_COUNT_ONE", 1 << PFX4_COUNT_SHIFT),
             ("PFX4_GEO_TAG", PFX4_GEO_TAG.into()),
             ("PFX4_MIN_BITS", PFX4_MIN_BITS.into()),
+            ("PFX4_MAX_BITS", PFX4_MAX_BITS.into()),
             ("PFX4_HALF", PFX4_HALF.into()),
         ];
         for (name, value) in ours {
@@ -334,36 +341,35 @@ mod tests {
 
     #[test]
     fn geometries_round_trip_and_grow_in_alternate_halves() {
-        assert_eq!(Geometry::decode(0), Geometry::WHOLE, "state pinned before");
-        assert_eq!(
-            Geometry::decode(12),
-            Geometry::WHOLE,
-            "an old spilled count's half"
-        );
+        let legacy = 12u64.to_ne_bytes();
+        assert_eq!(pfx4_meta_decode(&legacy), (12, Some(Geometry::WHOLE)));
         let mut g = Geometry::FIRST;
         let mut seen = vec![g];
         while let Some(next) = g.grown() {
-            assert_eq!(Geometry::decode(next.encode()), next);
+            let meta = pfx4_meta(7, next);
+            assert_eq!(pfx4_meta_decode(&meta), (7, Some(next)));
+            // One byte the program reads changes per switch (xdp.h).
+            let before = pfx4_meta(7, g);
+            assert_eq!((0..8).filter(|&i| before[i] != meta[i]).count(), 1);
             assert_ne!(next.base, g.base, "never over the part in use");
             assert!(next.base + next.buckets() <= PFX4_BUCKETS);
+            assert_eq!(g.other_half().unwrap().base, next.base);
             g = next;
             seen.push(g);
         }
-        assert_eq!(g.bits, 15, "the largest fills a half");
+        assert_eq!(g.bits, PFX4_MAX_BITS, "the largest fills a half");
         assert_eq!(seen.len(), 6);
         assert_eq!(Geometry::WHOLE.grown(), None);
+        assert_eq!(Geometry::WHOLE.other_half(), None);
+        let mut odd = pfx4_meta(0, Geometry::FIRST);
+        odd[5] = 16;
+        assert_eq!(pfx4_meta_decode(&odd), (0, None), "bits no netsight writes");
         // Top bits of one hash: a key's home at fewer bits is its home at
         // more bits shifted down.
         let w = v4_word(Ipv4Addr::new(10, 1, 2, 0));
         assert_eq!(g.home(w, 24) >> 5, Geometry::FIRST.home(w, 24));
-        assert_eq!(
-            Geometry {
-                base: PFX4_HALF,
-                bits: 10
-            }
-            .bucket(1024 + 3),
-            PFX4_HALF + 3
-        );
+        let half = Geometry::FIRST.grown().unwrap();
+        assert_eq!(half.bucket(2048 + 3), PFX4_HALF + 3);
     }
 
     #[test]

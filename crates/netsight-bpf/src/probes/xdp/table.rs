@@ -91,7 +91,9 @@ impl V4Table {
 
     /// Empties part `geo` (once no program searches it), handing each
     /// rule's count in the copies, summed over CPUs, to `fold` first: entry
-    /// by entry, so a drain cut short and run again folds no count twice.
+    /// by entry, the shared entry cleared right after its fold, so a drain
+    /// cut short and run again folds a count twice only if cut between
+    /// those two stores.
     pub fn drain(&self, geo: Geometry, mut fold: impl FnMut(u32, u64)) {
         for i in Self::part(geo) {
             let v = self.entries()[i].load(Ordering::Acquire);
@@ -105,13 +107,13 @@ impl V4Table {
                     .sum();
                 fold(raw::pfx4_slot(v), n);
             }
+            if v != 0 {
+                self.entries()[i].store(0, Ordering::Release);
+            }
             for c in self.copies_of(i) {
                 if c.load(Ordering::Relaxed) != 0 {
                     c.store(0, Ordering::Release);
                 }
-            }
-            if v != 0 {
-                self.entries()[i].store(0, Ordering::Release);
             }
         }
     }

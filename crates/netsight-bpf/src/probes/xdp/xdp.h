@@ -80,21 +80,28 @@ struct pfx4_bucket {
 #define PFX4_COUNT_ONE (1ULL << PFX4_COUNT_SHIFT)
 
 /* The part of the table in use: the search hashes into 2^bits buckets
- * from bucket `base`, so the lines a spread flood touches grow with the
- * rules (~11 bytes per rule at the most), not with the map (4 MB per copy):
- * 100k rules fit in 1 MB, about one L2. To grow, user space fills the
- * other half of the map with twice the buckets, switches `geometry`, waits
- * for the runs still searching the old part, then moves their counts to
- * hit_base and clears it. geometry: PFX4_GEO_TAG << 24 | bits << 16 |
- * base; anything else (0 in state pinned before) is the whole map, 16
- * bits from 0. */
+ * from bucket base (0 for even bits, PFX4_HALF for odd ones), so the lines
+ * a spread flood touches grow with the rules (~11 bytes per rule at the
+ * most), not with the map (4 MB per copy): 100k rules fit in 1 MB, about
+ * one L2. To grow, user space fills the other half of the map with twice
+ * the buckets, switches geo_bits, waits for the runs still searching the
+ * old part, then moves their counts to hit_base as it clears it.
+ * User space writes this entry with a syscall, a memcpy that may store
+ * byte by byte, so each write changes at most one byte the program reads
+ * (geo_bits or any_spilled) and the program loads the entry in one go.
+ * State pinned before had a u64 spill count here: geo_tag 0, the whole
+ * map, spilled if that u64 is not 0. */
 #define PFX4_GEO_TAG 0x47
 #define PFX4_MIN_BITS 10
+#define PFX4_MAX_BITS 15
 #define PFX4_HALF (PFX4_BUCKETS / 2)
 
 struct pfx4_meta {
 	__u32 spilled; /* IPv4 rules only in pfx_v4 (the table had no room) */
-	__u32 geometry;
+	__u8 geo_tag; /* PFX4_GEO_TAG once user space set the fields below */
+	__u8 geo_bits;
+	__u8 any_spilled; /* spilled != 0, what the program reads */
+	__u8 pad;
 };
 
 /* Which prefix lengths have at least one rule, so a lookup only tries those,
