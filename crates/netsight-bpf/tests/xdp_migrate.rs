@@ -185,18 +185,26 @@ fn table_bucket_of_the_rule() -> (u32, Vec<u8>) {
     (home, bucket)
 }
 
+/// Root, and no real blacklist pinned on this host (the tests pin there).
+fn may_pin_here() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return false;
+    }
+    if Path::new(STATE).exists() {
+        eprintln!("skipped: a blacklist is pinned at {STATE}");
+        return false;
+    }
+    true
+}
+
 /// Both cases pin at the one state path: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn upgrade_case(layout: Layout) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    if Path::new(STATE).exists() {
-        eprintln!("skipped: a blacklist is pinned at {STATE}");
+    if !may_pin_here() {
         return;
     }
     let ns = veth_pair_in_new_netns();
@@ -311,13 +319,7 @@ fn upgrade_case(layout: Layout) {
 #[test]
 fn an_emptied_blacklist_from_before_geometries_moves_its_link_on() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
-    if Path::new(STATE).exists() {
-        eprintln!("skipped: a blacklist is pinned at {STATE}");
+    if !may_pin_here() {
         return;
     }
     let ns = veth_pair_in_new_netns();
