@@ -88,6 +88,27 @@ fn verdicts_and_exact_counts() {
     assert_eq!(hits(&bl, "10.1.0.0/16"), 2);
 }
 
+/// The kernel's verifier accepts the program within half its limit of
+/// 1,000,000 instructions walked: that walk is the program's load time (every
+/// `xdp add` to a new state pays it), and a program near the limit is refused
+/// by the first kernel whose verifier prunes a little less.
+#[test]
+fn the_verifier_accepts_the_program_with_room_to_spare() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let bl = Blacklist::private().unwrap();
+    let prog = bl.test_program(0).unwrap();
+    match prog.verified_insns().unwrap() {
+        Some(walked) => assert!(
+            walked < 500_000,
+            "the verifier walked {walked} instructions to accept the XDP program"
+        ),
+        None => eprintln!("skipped: this kernel does not report verified instructions"),
+    }
+}
+
 #[test]
 fn truncated_frames_are_never_misread() {
     if !is_root() {

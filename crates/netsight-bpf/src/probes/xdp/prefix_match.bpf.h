@@ -71,31 +71,46 @@ struct v4_match {
 	__u32 slot;
 };
 
-/* The part of the table in use (xdp.h: pfx4_meta); bits 0: none (the
- * entry holds nothing this program knows: search pfx_v4 only). */
+/* The part of the table in use (xdp.h: pfx4_meta). */
 struct pfx4_geo {
 	__u32 base;
 	__u32 bits;
-	bool spilled;
+	__u32 spilled;
 };
 
+/* 1 if x != 0, else 0, without a branch (BPF has no setcc; the barrier
+ * keeps clang from making it a compare and a jump again). */
+static __always_inline __u32 nonzero(__u64 x)
+{
+	__u64 neg = -x;
+
+	barrier_var(neg);
+	return (x | neg) >> 63;
+}
+
+/* Decoded without a branch on purpose: a branch here gives the verifier one
+ * kind of geometry per side (a constant 16, a range, ...), and it walks the
+ * 33-length loop of match_v4 once per kind (4x the load time). Computed,
+ * every path reaches the loop with the same unknown scalars. */
 static __always_inline struct pfx4_geo pfx4_geometry(const struct pfx4_meta *meta)
 {
 	/* One load: the fields as one write left them. */
 	__u64 whole = *(volatile const __u64 *)meta;
 	struct pfx4_meta m;
-	struct pfx4_geo geo = { .base = 0, .bits = 16, .spilled = whole != 0 };
+	struct pfx4_geo geo;
+	__u32 theirs, odd_bits;
 
 	__builtin_memcpy(&m, &whole, sizeof(m));
-	if (m.geo_tag != PFX4_GEO_TAG)
-		return geo;
-	geo.spilled = m.any_spilled;
-	geo.bits = m.geo_bits;
-	geo.base = (geo.bits & 1) ? PFX4_HALF : 0;
-	if (geo.bits < PFX4_MIN_BITS || geo.bits > PFX4_MAX_BITS) {
-		geo.bits = 0;
-		geo.spilled = true;
-	}
+	/* Not ours (state pinned before geometries) or bits no netsight writes
+	 * (outside MIN..MAX, so one of the two differences is negative): the
+	 * whole map, and pfx_v4 after it. */
+	odd_bits = ((__u32)(m.geo_bits - PFX4_MIN_BITS) | (__u32)(PFX4_MAX_BITS - m.geo_bits)) >> 31;
+	theirs = nonzero(m.geo_tag ^ PFX4_GEO_TAG) | odd_bits;
+	/* Else clang turns the uses of this 0 or 1 back into jumps. */
+	barrier_var(theirs);
+	geo.bits = (m.geo_bits & (theirs - 1)) | (theirs * PFX4_WHOLE_BITS);
+	geo.base = (geo.bits & 1) * PFX4_HALF;
+	geo.spilled = m.any_spilled | theirs;
 	return geo;
 }
 
@@ -117,8 +132,6 @@ static __always_inline int pfx4_find(__u32 addr, __u32 len, __u32 copy, struct p
 	__u64 want = pfx4_key(addr, len);
 	__u32 mask, home;
 
-	if (!geo.bits)
-		return 0;
 	mask = (1U << geo.bits) - 1;
 	home = pfx4_home(addr, len, geo.bits);
 	for (int p = 0; p < PFX4_PROBES; p++) {

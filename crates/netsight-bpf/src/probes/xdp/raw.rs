@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn constants_are_the_ones_of_xdp_h() {
         let header = crate::c_defines::integer_defines(include_str!("xdp.h"));
-        let ours: [(&str, u64); 20] = [
+        let ours: [(&str, u64); 21] = [
             ("XDP_MAX_RULES", MAX_RULES.into()),
             ("XDP_MAX_IFACES", MAX_IFACES.into()),
             ("HIT_CHUNK", HIT_CHUNK.into()),
@@ -333,6 +333,7 @@ mod tests {
             ("PFX4_MIN_BITS", PFX4_MIN_BITS.into()),
             ("PFX4_MAX_BITS", PFX4_MAX_BITS.into()),
             ("PFX4_HALF", PFX4_HALF.into()),
+            ("PFX4_WHOLE_BITS", Geometry::WHOLE.bits.into()),
         ];
         for (name, value) in ours {
             assert_eq!(header.get(name), Some(&value), "{name} in xdp.h");

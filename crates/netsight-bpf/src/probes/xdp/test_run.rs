@@ -27,6 +27,26 @@ impl TestProgram {
         self.slot
     }
 
+    /// Instructions the kernel's verifier walked to accept the program (its
+    /// load time; a kernel refuses a program past 1,000,000). None where the
+    /// kernel does not say (before 5.16).
+    pub fn verified_insns(&self) -> Result<Option<u32>> {
+        // SAFETY: an all-zero bpf_prog_info is valid input; the kernel fills it.
+        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: info is len bytes, owned here; the fd is open for the call.
+        let rc = unsafe {
+            libbpf_sys::bpf_prog_get_info_by_fd(self.prog.as_fd().as_raw_fd(), &mut info, &mut len)
+        };
+        if rc < 0 {
+            return Err(XdpError::io(
+                "reading the program's info",
+                std::io::Error::from_raw_os_error(-rc),
+            ));
+        }
+        Ok((info.verified_insns != 0).then_some(info.verified_insns))
+    }
+
     /// Runs the program once on `frame` (an Ethernet frame).
     pub fn run(&self, frame: &[u8]) -> Result<Verdict> {
         let mut out = vec![0u8; frame.len() + 256];

@@ -48,7 +48,8 @@ struct pfx_v6_key {
  * Entry: bit 63 valid, bits 38..55 rule slot, bits 32..37 prefix length,
  * bits 0..31 the masked address as loaded from the packet (network order
  * bytes). 0: empty; PFX4_TOMBSTONE: deleted (searched past, reusable). */
-#define PFX4_BUCKETS (1 << 16)
+#define PFX4_WHOLE_BITS 16
+#define PFX4_BUCKETS (1 << PFX4_WHOLE_BITS)
 #define PFX4_WAYS 8
 #define PFX4_PROBES 4
 #define PFX4_VALID (1ULL << 63)
@@ -89,8 +90,9 @@ struct pfx4_bucket {
  * User space writes this entry with a syscall, a memcpy that may store
  * byte by byte, so each write changes at most one byte the program reads
  * (geo_bits or any_spilled) and the program loads the entry in one go.
- * State pinned before had a u64 spill count here: geo_tag 0, the whole
- * map, spilled if that u64 is not 0. */
+ * State pinned before had a u64 spill count here: geo_tag 0. The program
+ * searches the whole map for an entry not tagged ours (or with bits no
+ * netsight writes), then pfx_v4. */
 #define PFX4_GEO_TAG 0x47
 #define PFX4_MIN_BITS 10
 #define PFX4_MAX_BITS 15
