@@ -34,24 +34,47 @@ fn features(report: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn storage_map_path_here() -> bool {
-    doctor(None)["gauge_path"]
+/// The gauge path doctor reports with `refuse` refused.
+fn gauge_path(refuse: Option<&str>) -> String {
+    doctor(refuse)["gauge_path"]
         .as_str()
-        .is_some_and(|p| p.contains("socket-storage"))
+        .unwrap_or_default()
+        .to_string()
 }
 
-/// The gauge paths this machine can run: the task-file and per-namespace
-/// ones always (by refusing the iterators tried before them), the
-/// storage-map one where the kernel accepts it.
+/// Which iterator this kernel's gauges come from: its verifier or its LSM
+/// may refuse the storage-map iterator, the task-file one, or both.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    StorageMap,
+    TaskFiles,
+    PerNetns,
+}
+
+fn path_of(description: &str) -> Path {
+    if description.contains("bpf_sk_storage_map") {
+        Path::StorageMap
+    } else if description.contains("task_file") {
+        Path::TaskFiles
+    } else {
+        Path::PerNetns
+    }
+}
+
+/// The gauge paths this machine can run, each once: the per-namespace one
+/// always (by refusing the iterators tried before it), the others where
+/// the kernel accepts them.
 fn gauge_paths() -> Vec<Vec<&'static str>> {
-    let mut paths = vec![
-        vec!["--refuse", "dump_sockets"],
-        vec!["--refuse", "dump_sockets,dump_files"],
-    ];
-    if storage_map_path_here() {
+    let mut paths = vec![vec!["--refuse", "dump_sockets,dump_files"]];
+    if path_of(&gauge_path(Some("dump_sockets"))) == Path::TaskFiles {
+        paths.push(vec!["--refuse", "dump_sockets"]);
+    } else {
+        eprintln!("this kernel refuses iter/task_file: that path is not run");
+    }
+    if path_of(&gauge_path(None)) == Path::StorageMap {
         paths.push(vec![]);
     } else {
-        eprintln!("this kernel refuses iter/bpf_sk_storage_map: only the per-namespace path runs");
+        eprintln!("this kernel refuses iter/bpf_sk_storage_map: that path is not run");
     }
     paths
 }
@@ -153,17 +176,19 @@ const COST: &[(&str, &[(&str, &str)])] = &[
 fn each_refused_program_degrades_exactly_its_features_and_the_rest_runs() {
     require_root!();
     let baseline = features(&doctor(None));
-    let storage = storage_map_path_here();
+    let path = path_of(&gauge_path(None));
     let mut cases: Vec<(&str, Vec<(&str, &str)>)> =
         COST.iter().map(|(p, c)| (*p, c.to_vec())).collect();
-    // The iterators: which one a refusal touches depends on the path this
-    // kernel takes.
+    // The iterators: a refusal touches the gauges only if this kernel takes
+    // the path of the refused one (refusing one it refuses itself changes
+    // nothing).
     let gauges = ("connection gauges", "degraded");
-    cases.push(("dump_sockets", if storage { vec![gauges] } else { vec![] }));
-    cases.push(("dump_files", if storage { vec![] } else { vec![gauges] }));
+    let cost_if = |p: Path| if path == p { vec![gauges] } else { vec![] };
+    cases.push(("dump_sockets", cost_if(Path::StorageMap)));
+    cases.push(("dump_files", cost_if(Path::TaskFiles)));
     // The per-namespace pair loads only once both of the above are gone.
     for p in ["dump_tcp", "dump_udp"] {
-        cases.push((p, vec![]));
+        cases.push((p, cost_if(Path::PerNetns)));
     }
     let net = NetPair::new("rf");
     for (program, cost) in cases {
