@@ -12,13 +12,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads=1
 # The per-process, trace, agent and top tests again on the other gauge paths
 # (as on kernels that refuse the iterators tried first): they must give the
-# same numbers. The first run took the first path this kernel accepts.
+# same numbers. The first run took the first path this kernel accepts. The
+# last pass also refuses on_task_exit: the I/O cache then asks the kernel
+# who calls on every send/receive, and must count the same.
 gauge_tests=(--test stat_process --test trace_events --test agent_influx
     --test agent_prometheus --test top_tmux)
 if ./target/debug/netsight doctor --json | grep -q '"gauge_path":"socket-storage'; then
     NETSIGHT_REFUSE=dump_sockets cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
 fi
-NETSIGHT_REFUSE=dump_sockets,dump_files cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
+NETSIGHT_REFUSE=dump_sockets,dump_files,on_task_exit cargo test --workspace "${gauge_tests[@]}" -- --test-threads=1
 # The socket tracer again on its syscall-exit fallback (what kernels before
 # 6.3 run): the same records for the same traffic.
 sock_tests=(--test sock_raw --test sock_mmsg --test sock_socket_ids --test sock_http --test sock_redis

@@ -6,6 +6,7 @@ pub mod btf;
 mod c_defines;
 pub mod ksyms;
 pub mod loader;
+mod mapped;
 mod pod;
 pub mod probes;
 

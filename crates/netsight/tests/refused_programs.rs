@@ -170,6 +170,8 @@ const COST: &[(&str, &[(&str, &str)])] = &[
     ("on_consume_skb", &[("trace overflow", "degraded")]),
     ("on_accept4_exit", &[("trace accept", "degraded")]),
     ("on_accept_exit_plain", &[("trace accept", "degraded")]),
+    // Only speed: the I/O cache asks the kernel who calls instead.
+    ("on_task_exit", &[]),
 ];
 
 #[test]

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The per-CPU I/O cache (struct io_slot in sockets.h): the common send or
- * receive is counted in this CPU's slot for its socket, with no socket-
- * storage lookup and no atomic (per-CPU data; tracepoint programs do not
- * nest on a CPU). Included by sockets.bpf.c after its maps. */
+/* The I/O cache (struct io_slot in sockets.h): the common send or receive
+ * is counted in this CPU's slot for its socket, with no socket-storage
+ * lookup and no atomic (only this CPU writes its slots; tracepoint programs
+ * do not nest on a CPU). Included by sockets.bpf.c after its maps. */
 #ifndef NETSIGHT_IO_CACHE_BPF_H
 #define NETSIGHT_IO_CACHE_BPF_H
 
@@ -13,7 +13,8 @@ static __always_inline __u32 io_set_index(const struct sock *sk, __u32 portpair,
 {
 	__u32 h = (sk->__sk_common.skc_hash ^ portpair) * 0x9E3779B1U;
 
-	return ((h >> 16) & (IO_CACHE_SLOTS - 2)) + (gen & 1) * IO_CACHE_SLOTS;
+	return ((h >> 16) & (IO_CACHE_SLOTS - 2)) +
+	       (bpf_get_smp_processor_id() + (gen & 1) * io_cpus) * IO_CACHE_SLOTS;
 }
 
 static __always_inline bool io_slot_is(const struct io_slot *c, const struct sock *sk,
@@ -45,14 +46,41 @@ static __always_inline void io_slot_flush(struct io_slot *c)
 	ADD(s->tcp_rx_calls, c->rx_calls);
 }
 
+/* x86_64's kernel stacks are 16 KiB or more, aligned to their size: a
+ * 16 KiB region of one belongs to that stack alone. */
+#define NS_STACK_REGION_SHIFT 14
+
+/* The kernel stack the program runs on (its context lies there), as a
+ * number: through the slot's memory, which the verifier allows. */
+static __always_inline __u64 stack_region(struct io_slot *c, void *ctx)
+{
+	*(void *volatile *)&c->scratch = ctx;
+	return *(volatile __u64 *)&c->scratch >> NS_STACK_REGION_SHIFT;
+}
+
+/* The slot counted this connection for the calling task in this interval,
+ * known without asking the kernel who calls: the call runs on the same
+ * kernel stack as then, and no task has exited since. Two live tasks never
+ * share a stack, and a dead task's stack goes to another task only after
+ * on_task_exit counted the death, so the caller is the task that was
+ * checked then, of the same process. */
+static __always_inline bool io_slot_of_caller(const struct io_slot *c, const struct sock *sk,
+					      __u32 portpair, __u32 gen, __u64 stack, __u32 exits)
+{
+	return c->gen == gen && c->sk == (__u64)sk && c->portpair == portpair &&
+	       c->stack == stack && c->exits == exits;
+}
+
 /* Counts one TCP send/receive in the cache; false when the caller must
- * count it the long way (socket closed, owner not the caller). */
-static __always_inline bool cached_io(struct sock *sk, int ret, bool tx)
+ * count it the long way (socket closed, owner not the caller). `ctx`: the
+ * program's context, on the calling task's kernel stack. */
+static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *ctx)
 {
 	__u32 gen = epoch;
 	__u32 portpair = sk->__sk_common.skc_portpair;
 	__u32 idx = io_set_index(sk, portpair, gen);
-	__u32 tgid, way1 = idx ^ 1;
+	__u32 tgid, exits, way1 = idx ^ 1;
+	__u64 stack, sampled;
 	struct io_slot *c, *other;
 	struct sock_state *st;
 	struct proc_stats *s;
@@ -64,6 +92,16 @@ static __always_inline bool cached_io(struct sock *sk, int ret, bool tx)
 	other = bpf_map_lookup_elem(&io_cache, &way1);
 	if (!c || !other)
 		return false;
+	exits = task_exits;
+	stack = stack_region(c, ctx);
+	if (frame_keyed) {
+		if (io_slot_of_caller(c, sk, portpair, gen, stack, exits))
+			goto count;
+		if (io_slot_of_caller(other, sk, portpair, gen, stack, exits)) {
+			c = other;
+			goto count;
+		}
+	}
 	/* Both ways' lines load while the helper runs: a receive is often the
 	 * first touch of its connection in a request, so they come from far
 	 * away, and nothing after a helper's return (a mitigation thunk on
@@ -91,11 +129,14 @@ static __always_inline bool cached_io(struct sock *sk, int ret, bool tx)
 		c->portpair = portpair;
 		c->owner = st->owner;
 		c->tx_bytes = c->tx_calls = c->rx_bytes = c->rx_calls = 0;
-		c->rtt_sampled_jiffies = st->rtt_sampled_jiffies;
+		c->rtt_sampled = st->rtt_sampled_jiffies;
 	}
-	goto count;
+	goto remember;
 hit:
 	c = other;
+remember:
+	c->stack = stack;
+	c->exits = exits;
 count:
 	if (tx) {
 		c->tx_bytes += ret;
@@ -104,10 +145,12 @@ count:
 		c->rx_bytes += ret;
 		c->rx_calls++;
 	}
-	if (bpf_jiffies64() - c->rtt_sampled_jiffies >= rtt_sample_ticks()) {
+	if ((__u32)bpf_jiffies64() - c->rtt_sampled >= rtt_sample_ticks()) {
 		s = stats_of(&c->owner);
-		if (s)
-			sample_rtt(sk, &c->rtt_sampled_jiffies, s);
+		if (s) {
+			sample_rtt(sk, &sampled, s);
+			c->rtt_sampled = sampled;
+		}
 	}
 	return true;
 }

@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -25,6 +26,7 @@ use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketIo, Socke
 
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
+use crate::mapped::MappedU64s;
 pub use gauges::GaugePath;
 pub use plan::{IoHooks, Missing};
 
@@ -96,6 +98,53 @@ pub struct SocketProbe {
     received: Rc<RefCell<Vec<SockEvent>>>,
     missing: Vec<Missing>,
     io: Option<IoHooks>,
+    /// The I/O cache, read in place (sockets.bpf.c: io_cache).
+    io_cache: IoCache,
+}
+
+/// The I/O cache seen from user space: every CPU's slots of both halves,
+/// mapped once.
+struct IoCache {
+    words: MappedU64s,
+    /// Slots per half (every CPU's).
+    half: usize,
+    /// u64 words per slot.
+    slot_words: usize,
+}
+
+impl IoCache {
+    fn map(map: &libbpf_rs::Map<'_>) -> Result<IoCache, Error> {
+        let err = |source: libbpf_rs::Error| Error::Map {
+            map: "io_cache",
+            source,
+        };
+        let handle = MapHandle::try_from(map).map_err(err)?;
+        let slots = map.max_entries() as usize;
+        let slot_words = map.value_size() as usize / 8;
+        let words = MappedU64s::map(&handle, slots * slot_words).map_err(|e| err(e.into()))?;
+        Ok(IoCache {
+            words,
+            half: slots / 2,
+            slot_words,
+        })
+    }
+
+    /// The counts interval `gen` left in its half: the programs write that
+    /// half no more once the epoch has moved on.
+    fn take(&self, gen: u32) -> Vec<(ProcIdentity, SocketIo)> {
+        let start = (gen & 1) as usize * self.half;
+        let words = self.words.values();
+        let mut bytes = vec![0u8; self.slot_words * 8];
+        let mut out = Vec::new();
+        for slot in start..start + self.half {
+            let at = slot * self.slot_words;
+            for (i, w) in words[at..at + self.slot_words].iter().enumerate() {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+            }
+            out.extend(raw::io_slot(&bytes, gen));
+        }
+        out
+    }
 }
 
 /// skb_drop_reason numbers of this kernel for the names the programs test.
@@ -185,6 +234,7 @@ impl SocketProbe {
                 refused: true,
             });
         }
+        let io_cache = IoCache::map(&attempt.skel.maps.io_cache)?;
         let received = Rc::new(RefCell::new(Vec::new()));
         let ring = if opts.events.is_empty() {
             None
@@ -218,6 +268,7 @@ impl SocketProbe {
             received,
             missing,
             io,
+            io_cache,
         })
     }
 
@@ -268,6 +319,19 @@ impl SocketProbe {
                 prog.set_autoattach(false);
             }
         }
+        // Each CPU its own slots (IO_CACHE_SLOTS per half, as compiled).
+        let cpus = libbpf_rs::num_possible_cpus().map_err(|source| Error::Map {
+            map: "io_cache",
+            source,
+        })? as u32;
+        let io_slots = open.maps.io_cache.max_entries() * cpus;
+        open.maps
+            .io_cache
+            .set_max_entries(io_slots)
+            .map_err(|source| Error::Map {
+                map: "io_cache",
+                source,
+            })?;
         if opts.events.is_empty() {
             // The smallest ring buffer the kernel accepts: nothing uses it.
             open.maps
@@ -285,6 +349,7 @@ impl SocketProbe {
             // Close events carry each socket's own byte totals: every call
             // must reach the socket's storage then.
             rodata.use_io_cache = !opts.events.contains(&EventKind::Close);
+            rodata.io_cpus = cpus;
             if let Some(hz) = facts::config_hz() {
                 rodata.rtt_sample_jiffies = (hz / 10).max(1);
             }
@@ -302,6 +367,10 @@ impl SocketProbe {
             let state_loads = !is_refused(refused, "on_state")
                 && plan.load.iter().any(|(n, on)| *n == "on_state" && *on);
             rodata.io_direct = path == GaugePath::None || !state_loads;
+            // Without deaths counted, the cache asks the kernel who calls.
+            rodata.frame_keyed = rodata.use_io_cache
+                && !is_refused(refused, "on_task_exit")
+                && plan.load.iter().any(|(n, on)| *n == "on_task_exit" && *on);
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
@@ -416,7 +485,7 @@ impl SocketProbe {
             &self.skel.maps.stats_a
         };
         let mut counters = drain_map(map)?;
-        let cached = io_cache_of(&self.skel.maps.io_cache, old)?;
+        let cached = self.io_cache.take(old);
         process::merge_owned_io(&mut counters, cached.iter().map(|(o, io)| (o, *io)));
         let sockets = self.sockets()?;
         self.orphaned_io += process::merge_socket_io(&mut counters, &sockets);
@@ -488,25 +557,6 @@ fn event_number(k: EventKind) -> u32 {
 /// The I/O the per-CPU cache counted in interval `gen`: its half of the
 /// slots, every CPU's copy, those written in that interval. Read only: the
 /// kernel side treats slots of an older interval as empty.
-fn io_cache_of(map: &dyn MapCore, gen: u32) -> Result<Vec<(ProcIdentity, SocketIo)>, Error> {
-    // Two halves of IO_CACHE_SLOTS (sockets.h), read from the map itself.
-    let slots = map.max_entries() / 2;
-    let half = (gen & 1) * slots;
-    let mut out = Vec::new();
-    for idx in half..half + slots {
-        let per_cpu = map
-            .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| Error::Map {
-                map: "io_cache",
-                source,
-            })?;
-        for value in per_cpu.into_iter().flatten() {
-            out.extend(raw::io_slot(&value, gen));
-        }
-    }
-    Ok(out)
-}
-
 /// Empties a counters map. The batch call can stop early (e.g. a hash bucket
 /// larger than the batch), so whatever it leaves is taken key by key: nothing
 /// is left behind to be merged into the next interval.

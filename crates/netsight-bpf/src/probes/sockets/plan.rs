@@ -39,6 +39,7 @@ pub(super) const PROGRAMS: &[(&str, Needs)] = &[
     ("on_udp_fail", TpBtf("udp_fail_queue_rcv_skb")),
     ("on_kfree_skb", TpBtf("kfree_skb")),
     ("on_consume_skb", TpBtf("consume_skb")),
+    ("on_task_exit", TpBtf("sched_process_exit")),
     ("on_accept4_exit", Tracepoint("syscalls/sys_exit_accept4")),
     (
         "on_accept_exit_plain",
@@ -105,6 +106,8 @@ fn wanted(opts: &Options, program: &str, syn_consumer: bool) -> bool {
         "on_kfree_skb" => wants(EventKind::Drop) || wants(EventKind::Overflow),
         "on_consume_skb" => wants(EventKind::Overflow) && syn_consumer,
         "on_destroy" => wants(EventKind::Close),
+        // Only the I/O cache needs it, and close events turn that off.
+        "on_task_exit" => !wants(EventKind::Close),
         _ => true,
     }
 }
@@ -152,6 +155,11 @@ pub fn replacement(program: &str, refused: &[crate::loader::Refused]) -> Option<
             if gone("dump_sockets") && gone("dump_files") && !netns_pair =>
         {
             Some("bytes charged per call (no gauges)")
+        }
+        // The I/O cache then asks the kernel who calls on every hit: the
+        // same counts, a helper call dearer (BENCHMARKS.md).
+        "on_task_exit" => {
+            Some("the caller looked up on every cached send/receive (same counts, slower)")
         }
         _ => None,
     }

@@ -36,14 +36,14 @@ fn identity(o: &owner) -> ProcIdentity {
 /// One CPU's copy of an I/O cache slot, if it holds counts of interval `gen`.
 pub fn io_slot(value: &[u8], gen: u32) -> Option<(ProcIdentity, SocketIo)> {
     let s: io_slot = read_pod(value)?;
-    (s.gen == gen && s.sk != 0 && s.tx_calls + s.rx_calls > 0).then(|| {
+    (s.gen == gen && s.sk != 0 && (s.tx_calls > 0 || s.rx_calls > 0)).then(|| {
         (
             identity(&s.owner),
             SocketIo {
                 tx_bytes: s.tx_bytes,
                 rx_bytes: s.rx_bytes,
-                tx_calls: s.tx_calls,
-                rx_calls: s.rx_calls,
+                tx_calls: s.tx_calls.into(),
+                rx_calls: s.rx_calls.into(),
             },
         )
     })

@@ -34,6 +34,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Flipped by user space; selects the map the programs write. */
 volatile __u32 epoch;
+/* Tasks that have exited since load (on_task_exit; io_cache.bpf.h). */
+volatile __u32 task_exits;
 struct sockets_losses losses;
 
 #include "events.bpf.h"
@@ -100,15 +102,27 @@ const volatile bool track_netns = false;
  * lookup per call instead of none). */
 const volatile bool io_direct = false;
 
+/* The I/O cache: each CPU's slots in one array, not a per-CPU one, so a
+ * slot's address needs no load from the per-CPU map's pointer table (a
+ * cache miss on most receives); mmap-able, so the slots start on a page and
+ * each one's hot half fills one cache line. Two halves (intervals), each
+ * io_cpus * IO_CACHE_SLOTS; user space sizes it for this machine. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 2 * IO_CACHE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct io_slot);
 } io_cache SEC(".maps");
+const volatile __u32 io_cpus = 1;
+_Static_assert(sizeof(struct io_slot) == IO_SLOT_SIZE &&
+		       __builtin_offsetof(struct io_slot, owner) == 64,
+	       "an I/O slot's hit fields fill its first cache line");
 
 /* Off when close events need every call on the socket itself. */
 const volatile bool use_io_cache = true;
+/* on_task_exit runs: the I/O cache may know the caller by its stack. */
+const volatile bool frame_keyed = false;
 
 #include "owner.bpf.h"
 #include "rtt.bpf.h"
@@ -163,7 +177,8 @@ static __always_inline void count_tcp_io(struct sock *sk, struct sock_state *st,
 	}
 }
 
-static __always_inline void count_io(struct sock *sk, int ret, bool tx)
+/* `ctx`: the program's context, on the caller's kernel stack (io_cache.bpf.h). */
+static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ctx)
 {
 	struct sock_state *st;
 	struct proc_stats *s;
@@ -174,7 +189,7 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 	proto = sk->sk_protocol;
 	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
 		return;
-	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx))
+	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx, ctx))
 		return;
 	st = claim(sk);
 	if (!st)
@@ -196,24 +211,24 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx)
 	}
 }
 
-static __always_inline void count_recv(struct sock *sk, int ret, int flags)
+static __always_inline void count_recv(struct sock *sk, int ret, int flags, void *ctx)
 {
 	/* A peek does not consume: the later real read counts the bytes. */
 	if (!(flags & MSG_PEEK))
-		count_io(sk, ret, false);
+		count_io(sk, ret, false, ctx);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	count_io(sk, ret, true);
+	count_io(sk, ret, true, ctx);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	count_recv(sk, ret, flags);
+	count_recv(sk, ret, flags, ctx);
 	return 0;
 }
 
@@ -226,14 +241,14 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 SEC("fexit/inet_sendmsg")
 int BPF_PROG(on_inet_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	count_io(sock->sk, ret, true);
+	count_io(sock->sk, ret, true, ctx);
 	return 0;
 }
 
 SEC("fexit/inet6_sendmsg")
 int BPF_PROG(on_inet6_sendmsg, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	count_io(sock->sk, ret, true);
+	count_io(sock->sk, ret, true, ctx);
 	return 0;
 }
 
@@ -241,7 +256,7 @@ SEC("fexit/inet_recvmsg")
 int BPF_PROG(on_inet_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	count_recv(sock->sk, ret, flags);
+	count_recv(sock->sk, ret, flags, ctx);
 	return 0;
 }
 
@@ -249,7 +264,7 @@ SEC("fexit/inet6_recvmsg")
 int BPF_PROG(on_inet6_recvmsg, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	count_recv(sock->sk, ret, flags);
+	count_recv(sock->sk, ret, flags, ctx);
 	return 0;
 }
 
@@ -416,6 +431,15 @@ int BPF_PROG(on_state, const struct sock *csk, const int oldstate, const int new
 
 /* The socket is gone and so is all application I/O on it: the moment for
  * the close (tcplife) event, with what the application really moved. */
+/* Counts deaths for the I/O cache (io_cache.bpf.h): a task's kernel stack
+ * can pass to another task only after this. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_task_exit)
+{
+	__sync_fetch_and_add(&task_exits, 1);
+	return 0;
+}
+
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_destroy, struct sock *sk)
 {

@@ -136,16 +136,24 @@ struct sock_snapshot {
  * reads the half of the interval that just ended, and a slot of an older
  * interval counts as empty. */
 #define IO_CACHE_SLOTS 512 /* per half, a power of two: 256 sets of 2 */
+#define IO_SLOT_SIZE 128   /* two cache lines, the first all a hit touches */
 struct io_slot {
+	/* What a hit reads and writes, first (64 bytes). */
 	__u32 gen;      /* the interval (epoch) these counts belong to */
 	__u32 portpair; /* with sk: which connection (addresses are reused) */
 	__u64 sk;
-	struct owner owner;
+	/* Which task counted here last (io_cache.bpf.h): its kernel stack,
+	 * and how many tasks had exited by then. */
+	__u64 stack;
+	__u32 exits;
+	__u32 rtt_sampled; /* jiffies (low 32 bits) of the last RTT sample */
+	__u32 tx_calls;    /* one interval's calls of one socket fit */
+	__u32 rx_calls;
 	__u64 tx_bytes;
-	__u64 tx_calls;
 	__u64 rx_bytes;
-	__u64 rx_calls;
-	__u64 rtt_sampled_jiffies;
+	__u64 scratch; /* the context's address, read back as a number */
+	struct owner owner;
+	__u8 _pad[IO_SLOT_SIZE - 64 - sizeof(struct owner)];
 };
 
 /* Things the kernel side could not record; shown as lost events. */

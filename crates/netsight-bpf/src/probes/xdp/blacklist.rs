@@ -14,11 +14,11 @@ use super::cidr::Cidr;
 use super::error::{Result, XdpError};
 use super::grace::Grace;
 use super::hits::{HitCounters, LEGACY_HITS};
-use super::mapped::MappedU64s;
 use super::migrate;
 use super::program::{self, MapSource, Maps};
 use super::raw::{self, Geometry};
 use super::table::{Placed, V4Table};
+use crate::mapped::MappedU64s;
 
 /// How often `rule_hits` reads a rule again when a carry of its count ran
 /// while it read (a carry comes once per 2^25 hits of a rule on a CPU).
@@ -106,7 +106,8 @@ impl Blacklist {
         let ncpus =
             libbpf_rs::num_possible_cpus().map_err(|e| XdpError::bpf("counting CPUs", e))?;
         let v4_table = V4Table::map(&maps.v4_table, &maps.v4_copies, program::copies())?;
-        let hit_base = MappedU64s::map(&maps.hit_base, raw::MAX_RULES as usize, "hit_base")?;
+        let hit_base = MappedU64s::map(&maps.hit_base, raw::MAX_RULES as usize)
+            .map_err(|e| XdpError::io("mapping hit_base", e))?;
         let legacy_hits = match &dir {
             Some(d) if d.map(LEGACY_HITS).exists() => {
                 let path = d.map(LEGACY_HITS);

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use super::error::{Result, XdpError};
-use super::mapped::MappedU64s;
 use super::raw;
+use crate::mapped::MappedU64s;
 
 /// The retired per-slot counter map of earlier layouts.
 pub const LEGACY_HITS: &str = "rule_hits";

@@ -18,7 +18,6 @@ mod error;
 mod flood_gen;
 mod grace;
 mod hits;
-mod mapped;
 mod migrate;
 mod program;
 mod raw;

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use libbpf_rs::MapHandle;
 
-use super::error::Result;
-use super::mapped::MappedU64s;
+use super::error::{Result, XdpError};
 use super::raw::{self, Geometry};
+use crate::mapped::MappedU64s;
 
 /// Where a rule went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +40,10 @@ impl V4Table {
     /// and the copies (the same, `ncpus` times: one per possible CPU id).
     pub fn map(shared: &MapHandle, copies: &MapHandle, ncpus: usize) -> Result<V4Table> {
         Ok(V4Table {
-            shared: MappedU64s::map(shared, ENTRIES, "pfx4_table")?,
-            copies: MappedU64s::map(copies, ENTRIES * ncpus, "pfx4_cpu")?,
+            shared: MappedU64s::map(shared, ENTRIES)
+                .map_err(|e| XdpError::io("mapping pfx4_table", e))?,
+            copies: MappedU64s::map(copies, ENTRIES * ncpus)
+                .map_err(|e| XdpError::io("mapping pfx4_cpu", e))?,
             ncpus,
             geo: Cell::new(Geometry::WHOLE),
         })

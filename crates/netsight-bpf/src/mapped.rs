@@ -7,8 +7,6 @@ use std::sync::atomic::AtomicU64;
 
 use libbpf_rs::MapHandle;
 
-use super::error::{Result, XdpError};
-
 pub struct MappedU64s {
     base: *mut AtomicU64,
     len: usize,
@@ -27,8 +25,8 @@ impl std::fmt::Debug for MappedU64s {
 }
 
 impl MappedU64s {
-    /// Maps the first `len` u64s of `map` (`name` for errors).
-    pub fn map(map: &MapHandle, len: usize, name: &str) -> Result<MappedU64s> {
+    /// Maps the first `len` u64s of `map`.
+    pub fn map(map: &MapHandle, len: usize) -> std::io::Result<MappedU64s> {
         // SAFETY: mmap of a BPF array map's fd, shared and writable, no
         // larger than the map (its layout is checked at open); the result is
         // checked before use.
@@ -43,10 +41,7 @@ impl MappedU64s {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(XdpError::io(
-                format!("mapping {name}"),
-                std::io::Error::last_os_error(),
-            ));
+            return Err(std::io::Error::last_os_error());
         }
         Ok(MappedU64s {
             base: ptr.cast(),
