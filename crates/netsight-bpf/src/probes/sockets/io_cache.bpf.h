@@ -94,7 +94,7 @@ static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *c
 		return false;
 	exits = task_exits;
 	stack = stack_region(c, ctx);
-	if (frame_keyed) {
+	if (caller_by_stack) {
 		if (io_slot_of_caller(c, sk, portpair, gen, stack, exits))
 			goto count;
 		if (io_slot_of_caller(other, sk, portpair, gen, stack, exits)) {

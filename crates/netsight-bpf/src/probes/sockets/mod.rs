@@ -368,7 +368,7 @@ impl SocketProbe {
                 && plan.load.iter().any(|(n, on)| *n == "on_state" && *on);
             rodata.io_direct = path == GaugePath::None || !state_loads;
             // Without deaths counted, the cache asks the kernel who calls.
-            rodata.frame_keyed = rodata.use_io_cache
+            rodata.caller_by_stack = rodata.use_io_cache
                 && !is_refused(refused, "on_task_exit")
                 && plan.load.iter().any(|(n, on)| *n == "on_task_exit" && *on);
         }

@@ -122,7 +122,7 @@ _Static_assert(sizeof(struct io_slot) == IO_SLOT_SIZE &&
 /* Off when close events need every call on the socket itself. */
 const volatile bool use_io_cache = true;
 /* on_task_exit runs: the I/O cache may know the caller by its stack. */
-const volatile bool frame_keyed = false;
+const volatile bool caller_by_stack = false;
 
 #include "owner.bpf.h"
 #include "rtt.bpf.h"

@@ -129,8 +129,8 @@ struct sock_snapshot {
 	__u64 rx_calls;
 };
 
-/* Per-CPU cache of the TCP sockets this CPU moved data on lately: a send
- * or receive that finds its socket here (same address, same ports, same
+/* Each CPU's cache of the TCP sockets it moved data on lately: a send or
+ * receive that finds its socket here (same address, same ports, same
  * process) is counted in the slot, without the socket-storage lookup.
  * Slots are written in interval `gen`'s half (gen & 1) only; user space
  * reads the half of the interval that just ended, and a slot of an older
