@@ -425,7 +425,15 @@ fn with_n_a_queue_in_the_far_namespace_shows_in_that_namespace_only() {
     );
     let _ = fill.kill();
     let _ = fill.wait();
-    assert_eq!(stat["replied"], 10, "{stat}");
+    // b's egress is saturated on purpose: one reply in a run was lost once
+    // in CI (at 68b7564; reruns 6 of 6 whole). Every probe is accounted for.
+    let replied = stat["replied"].as_u64().expect("replied");
+    assert!(replied >= 9, "{stat}");
+    assert_eq!(
+        stat["sent"].as_u64(),
+        Some(replied + stat["lost"].as_u64().expect("lost")),
+        "{stat}"
+    );
     let median = |mut v: Vec<f64>| {
         assert!(!v.is_empty());
         v.sort_by(f64::total_cmp);
