@@ -106,8 +106,6 @@ fn wanted(opts: &Options, program: &str, syn_consumer: bool) -> bool {
         "on_kfree_skb" => wants(EventKind::Drop) || wants(EventKind::Overflow),
         "on_consume_skb" => wants(EventKind::Overflow) && syn_consumer,
         "on_destroy" => wants(EventKind::Close),
-        // Only the I/O cache needs it, and close events turn that off.
-        "on_task_exit" => !wants(EventKind::Close),
         _ => true,
     }
 }
