@@ -364,13 +364,11 @@ impl SocketProbe {
             rodata.track_netns = path == GaugePath::PerNetns;
             // Pending I/O is folded by the iterators and at close (on_state):
             // without either, each call is charged as it happens.
-            let state_loads = !is_refused(refused, "on_state")
-                && plan.load.iter().any(|(n, on)| *n == "on_state" && *on);
-            rodata.io_direct = path == GaugePath::None || !state_loads;
+            let loads =
+                |p: &str| !is_refused(refused, p) && plan.load.iter().any(|(n, on)| *n == p && *on);
+            rodata.io_direct = path == GaugePath::None || !loads("on_state");
             // Without deaths counted, the cache asks the kernel who calls.
-            rodata.caller_by_stack = rodata.use_io_cache
-                && !is_refused(refused, "on_task_exit")
-                && plan.load.iter().any(|(n, on)| *n == "on_task_exit" && *on);
+            rodata.caller_by_stack = rodata.use_io_cache && loads("on_task_exit");
         }
         loader::take_log();
         let mut skel = open.load().map_err(|source| Error::Load {
