@@ -15,6 +15,7 @@ BIN=${BIN:-target/release/netsight}
 ROUNDS=${ROUNDS:-5}
 DUR=${DUR:-5}
 PORT=${PORT:-18082}
+CONNS=${CONNS:-32}
 
 EMPTY=${EMPTY:-target/release/examples/empty_probe}
 [ -x "$EMPTY" ] || { echo "bench: $EMPTY missing; run cargo build --release --workspace --examples" >&2; exit 1; }
@@ -42,7 +43,7 @@ measure() {
     sleep 3
     bpftool prog show --json > "$tmp/before.json"
     sysctl -qw kernel.bpf_stats_enabled=1
-    wrk -t1 -c32 -d"${DUR}s" "http://127.0.0.1:$PORT/" > /dev/null
+    wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$PORT/" > /dev/null
     sysctl -qw kernel.bpf_stats_enabled=0
     bpftool prog show --json > "$tmp/after.json"
     kill "$probe"

@@ -9,5 +9,6 @@ pub mod loader;
 mod mapped;
 mod pod;
 pub mod probes;
+pub mod prog_runs;
 
 pub use loader::Error;

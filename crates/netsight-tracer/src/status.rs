@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, Muter, ProgramCost};
+use netsight_bpf::probes::socktrace::{Hook, KernelCounters, MapUsage, Muter, ProgramRuns};
 use netsight_l7::Protocol;
 use serde::{Deserialize, Serialize};
 
@@ -31,12 +31,16 @@ pub struct MapStatus {
     pub max: u64,
 }
 
-/// One program's cost (zero unless kernel.bpf_stats_enabled is on).
+/// One program's runs (run time zero unless kernel.bpf_stats_enabled is
+/// on), and the runs the kernel skipped because the program was already
+/// running on that CPU (each one a read or write not captured).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramStatus {
     pub program: String,
     pub runs: u64,
     pub run_time_ns: u64,
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// One worker's queue.
@@ -103,8 +107,11 @@ pub struct Status {
     pub programs: Vec<ProgramStatus>,
     pub payload_bytes: u32,
     pub ring_bytes: u32,
-    /// Records lost in the kernel (ring buffer full).
+    /// Records lost in the kernel: the ring buffer was full, or the kernel
+    /// skipped a program's run (`skipped_runs` of them).
     pub kernel_lost: u64,
+    #[serde(default)]
+    pub skipped_runs: u64,
     /// Records dropped in user space (a worker queue full).
     pub user_lost: u64,
     pub socket_map: MapStatus,
@@ -158,7 +165,7 @@ pub(crate) struct KernelView {
     pub hooks: Vec<Hook>,
     pub counters: KernelCounters,
     pub maps: MapUsage,
-    pub costs: Vec<ProgramCost>,
+    pub costs: Vec<ProgramRuns>,
 }
 
 /// Counters shared by the poll thread, the workers and status readers.
@@ -257,6 +264,7 @@ impl Shared {
             Ok(k) => (k.hooks.clone(), k.counters, k.maps, k.costs.clone()),
             Err(_) => Default::default(),
         };
+        let skipped_runs = costs.iter().map(|p| p.skipped).sum::<u64>();
         Status {
             pid: std::process::id(),
             name: self.name.clone(),
@@ -280,11 +288,13 @@ impl Shared {
                     program: c.name,
                     runs: c.run_cnt,
                     run_time_ns: c.run_time_ns,
+                    skipped: c.skipped,
                 })
                 .collect(),
             payload_bytes: self.payload_bytes,
             ring_bytes: self.ring_bytes,
-            kernel_lost: c.ringbuf_full,
+            kernel_lost: c.ringbuf_full + skipped_runs,
+            skipped_runs,
             user_lost: self.user_lost(),
             socket_map: MapStatus {
                 used: m.sockets_used,

@@ -136,7 +136,7 @@ impl Dispatcher {
 
 fn refresh(probe: &SockTraceProbe, shared: &Shared, with_maps: bool) {
     let counters = probe.counters();
-    let slow = with_maps.then(|| (probe.map_usage(), probe.program_costs()));
+    let slow = with_maps.then(|| (probe.map_usage(), probe.program_runs()));
     if let Ok(mut k) = shared.kernel.lock() {
         k.counters = counters;
         if let Some((maps, costs)) = slow {
@@ -231,7 +231,7 @@ fn poll_loop(
 
 fn losses_now(probe: &SockTraceProbe, shared: &Shared) -> Losses {
     Losses {
-        kernel: probe.counters().ringbuf_full,
+        kernel: probe.counters().ringbuf_full + probe.skipped_runs(),
         user: shared.user_lost(),
     }
 }

@@ -107,6 +107,18 @@ fn status_from_another_process_matches_the_run() {
         .filter(|h| h["on"] == true)
         .collect();
     assert!(on.iter().any(|h| h["tracepoint"] == capture), "{on:?}");
+    // Runs the kernel skipped are kernel losses, per program and in all.
+    let skipped: u64 = status["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["skipped"]
+                .as_u64()
+                .expect("each program says what it skipped")
+        })
+        .sum();
+    assert_eq!(status["skipped_runs"], skipped, "{status}");
     let summary = lines.last().unwrap();
     assert_eq!(summary["records"]["http1"], printed);
     assert!(status_of(sock_pid_gone()).is_none());

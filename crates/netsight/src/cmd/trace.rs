@@ -192,7 +192,7 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
             } else {
                 writeln!(
                     out,
-                    "-- {} events lost (kernel buffer full)",
+                    "-- {} events lost (kernel buffer full, or runs the kernel skipped)",
                     lost - lost_before
                 )?;
             }

@@ -320,12 +320,15 @@ impl PingProbe {
         }
     }
 
-    /// Sightings the ring buffer had no room for, since load.
+    /// Sightings lost since load: the ring buffer had no room, or the
+    /// kernel skipped a program's run (already running on that CPU).
     pub fn losses(&self) -> u64 {
-        self.skel
+        let ring_full = self
+            .skel
             .maps
             .bss_data
             .as_deref()
-            .map_or(0, |b| b.losses.ringbuf_full)
+            .map_or(0, |b| b.losses.ringbuf_full);
+        ring_full + crate::prog_runs::skipped(self.skel.object())
     }
 }

@@ -504,16 +504,16 @@ impl SocketProbe {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// What the kernel side could not record, and the runs the kernel
+    /// skipped (each a send, receive or event not counted).
     fn kernel_losses(&self) -> u64 {
-        match self.skel.maps.bss_data.as_deref() {
-            Some(bss) => {
-                // SAFETY: plain u64s in the mmap'ed .bss that BPF updates with
-                // atomic adds; a volatile aligned read sees a whole value.
-                let l = unsafe { std::ptr::read_volatile(&bss.losses) };
-                l.stats_map_full + l.accepted_map_full + l.ringbuf_full
-            }
-            None => 0,
-        }
+        let recorded = self.skel.maps.bss_data.as_deref().map_or(0, |bss| {
+            // SAFETY: plain u64s in the mmap'ed .bss that BPF updates with
+            // atomic adds; a volatile aligned read sees a whole value.
+            let l = unsafe { std::ptr::read_volatile(&bss.losses) };
+            l.stats_map_full + l.accepted_map_full + l.ringbuf_full
+        });
+        recorded + crate::prog_runs::skipped(self.skel.object())
     }
 
     fn sockets(&mut self) -> Result<Vec<SocketSnapshot>, Error> {

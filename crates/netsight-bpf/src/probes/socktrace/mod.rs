@@ -51,12 +51,13 @@
 mod raw;
 
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::loader::{self, Error, Refused};
+use crate::prog_runs;
+pub use crate::prog_runs::ProgramRuns;
 pub use raw::Received;
 
 #[allow(
@@ -171,14 +172,6 @@ pub struct MapUsage {
     pub sockets_max: u64,
     pub traces_used: u64,
     pub traces_max: u64,
-}
-
-/// One program's cumulative cost (zero unless kernel.bpf_stats_enabled).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgramCost {
-    pub name: String,
-    pub run_cnt: u64,
-    pub run_time_ns: u64,
 }
 
 const SEND_PROGRAM: &str = "trace_send";
@@ -473,36 +466,23 @@ impl SockTraceProbe {
         }
     }
 
-    /// Each loaded program's run count and time, as the kernel keeps them
-    /// when kernel.bpf_stats_enabled is on.
-    pub fn program_costs(&self) -> Vec<ProgramCost> {
+    /// Each loaded program's runs (run time kept only with
+    /// kernel.bpf_stats_enabled on) and runs the kernel skipped.
+    pub fn program_runs(&self) -> Vec<ProgramRuns> {
         self.skel
             .object()
             .progs()
-            // A program refused at load has no fd.
             .filter(|prog| {
                 let name = prog.name().to_string_lossy();
                 self.hooks.iter().any(|h| h.on && h.name == name)
             })
-            .filter_map(|prog| {
-                let mut info = libbpf_sys::bpf_prog_info::default();
-                let mut len = std::mem::size_of_val(&info) as u32;
-                // SAFETY: `info` is a plain C struct of `len` bytes that the
-                // kernel fills in; the fd is a live program fd of this object.
-                let ret = unsafe {
-                    libbpf_sys::bpf_obj_get_info_by_fd(
-                        prog.as_fd().as_raw_fd(),
-                        (&mut info as *mut libbpf_sys::bpf_prog_info).cast(),
-                        &mut len,
-                    )
-                };
-                (ret == 0).then(|| ProgramCost {
-                    name: prog.name().to_string_lossy().into_owned(),
-                    run_cnt: info.run_cnt,
-                    run_time_ns: info.run_time_ns,
-                })
-            })
+            .filter_map(|prog| prog_runs::of(&prog))
             .collect()
+    }
+
+    /// Runs the kernel skipped, since load: reads and writes not captured.
+    pub fn skipped_runs(&self) -> u64 {
+        self.program_runs().iter().map(|r| r.skipped).sum()
     }
 
     /// Entries in the socket and thread-trace maps (walks their keys).

@@ -336,7 +336,7 @@ fn schedule(
     }
     let lost = probe.losses();
     if lost > 0 {
-        eprintln!("netsight: {lost} kernel sightings lost (ring buffer full): some stages unseen");
+        eprintln!("netsight: {lost} kernel sightings lost (ring buffer full, or runs the kernel skipped): some stages unseen");
     }
     Ok(stats)
 }

@@ -31,7 +31,11 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
     writeln!(out, "State          {}", state.as_str().unwrap_or("?"))?;
     writeln!(out, "Payload bytes  {}", t.payload_bytes)?;
     writeln!(out, "Ring bytes     {}", t.ring_bytes)?;
-    writeln!(out, "Kernel lost    {}  (ring buffer full)", t.kernel_lost)?;
+    writeln!(
+        out,
+        "Kernel lost    {}  (ring buffer full, or {} runs skipped by the kernel)",
+        t.kernel_lost, t.skipped_runs
+    )?;
     writeln!(out, "User lost      {}  (worker queue full)", t.user_lost)?;
     writeln!(
         out,
@@ -51,8 +55,8 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
         let per_run = p.run_time_ns.checked_div(p.runs).unwrap_or(0);
         writeln!(
             out,
-            "  {:<16} runs {:>12}  {per_run} ns/run",
-            p.program, p.runs
+            "  {:<16} runs {:>12}  {per_run} ns/run  skipped {}",
+            p.program, p.runs, p.skipped
         )?;
     }
     if t.workers.is_empty() {
