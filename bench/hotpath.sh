@@ -7,8 +7,9 @@
 # tracepoints as in production: the first program on a tracepoint costs
 # ~10 ns more than the second (BENCHMARKS.md), so attaching both at once
 # would favour whichever comes second. ROUNDS rounds, the median of each.
-# Run as root after `cargo build --release --workspace --examples`; needs
-# nginx, wrk, bpftool, python3.
+# LOAD=udp runs iperf3's UDP test on loopback instead (64-byte datagrams,
+# unpaced) for the UDP path. Run as root after `cargo build --release
+# --workspace --examples`; needs nginx, wrk (or iperf3), bpftool, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/netsight}
@@ -16,21 +17,33 @@ ROUNDS=${ROUNDS:-5}
 DUR=${DUR:-5}
 PORT=${PORT:-18082}
 CONNS=${CONNS:-32}
+LOAD=${LOAD:-tcp}
 
 EMPTY=${EMPTY:-target/release/examples/empty_probe}
 [ -x "$EMPTY" ] || { echo "bench: $EMPTY missing; run cargo build --release --workspace --examples" >&2; exit 1; }
 source bench/nginx-load.sh
-need nginx wrk bpftool python3
 tmp=$(mktemp -d)
 probe=
+udp_server=
 cleanup() {
     [ -n "$probe" ] && kill "$probe" 2>/dev/null || true
+    [ -n "$udp_server" ] && kill "$udp_server" 2>/dev/null || true
     stop_nginx
     sysctl -qw kernel.bpf_stats_enabled=0 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-start_nginx "$PORT"
+if [ "$LOAD" = udp ]; then
+    need iperf3 bpftool python3
+    iperf3 -s -p "$PORT" > /dev/null 2>&1 &
+    udp_server=$!
+    sleep 0.5
+    load() { iperf3 -c 127.0.0.1 -p "$PORT" -u -b 0 -l 64 -t "$DUR" > /dev/null; }
+else
+    need nginx wrk bpftool python3
+    start_nginx "$PORT"
+    load() { wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$PORT/" > /dev/null; }
+fi
 
 # measure NAME CMD...: runs CMD (the programs to measure), wrk with
 # bpf_stats on, and writes "<send ns> <recv ns>" for programs NAME_send /
@@ -43,7 +56,7 @@ measure() {
     sleep 3
     bpftool prog show --json > "$tmp/before.json"
     sysctl -qw kernel.bpf_stats_enabled=1
-    wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$PORT/" > /dev/null
+    load
     sysctl -qw kernel.bpf_stats_enabled=0
     bpftool prog show --json > "$tmp/after.json"
     kill "$probe"
@@ -66,7 +79,7 @@ print(ns(prefix + "_send"), ns(prefix + "_recv"))
 EOF
 }
 
-echo "## send/recv programs vs empty ones, each alone ($(date -u +%F), $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg))"
+echo "## send/recv programs vs empty ones, each alone, $LOAD load ($(date -u +%F), $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg))"
 echo
 echo "| round | on_send ns/run | on_recv ns/run | empty send ns/run | empty recv ns/run | send ratio | recv ratio |"
 echo "|---|---|---|---|---|---|---|"

@@ -79,7 +79,8 @@ pub struct SocketSnapshot {
     pub io: SocketIo,
 }
 
-/// TCP bytes and calls a socket accumulated since the last snapshot.
+/// Bytes and calls a socket accumulated (since the last snapshot, for a
+/// snapshot's pending TCP I/O).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SocketIo {
     pub tx_bytes: u64,
@@ -102,41 +103,53 @@ pub fn merge_socket_io(
     sockets: &[SocketSnapshot],
 ) -> u64 {
     let mut orphaned = 0;
-    let owned: Vec<(&ProcIdentity, SocketIo)> = sockets
+    let owned: Vec<(&ProcIdentity, SocketIo, Protocol)> = sockets
         .iter()
         .filter(|s| !s.io.is_zero())
         .filter_map(|s| {
             if s.owner.is_none() {
                 orphaned += s.io.tx_calls + s.io.rx_calls;
             }
-            Some((s.owner.as_ref()?, s.io))
+            Some((s.owner.as_ref()?, s.io, Protocol::Tcp))
         })
         .collect();
     merge_owned_io(counters, owned);
     orphaned
 }
 
-/// Adds TCP I/O counted per owner (the kernel's per-CPU I/O cache, or
-/// sockets' pending I/O) to the owners' counters.
+/// Adds TCP or UDP I/O counted per owner (the kernel's per-CPU I/O cache,
+/// or sockets' pending TCP I/O) to the owners' counters. A UDP call is one
+/// datagram.
 pub fn merge_owned_io<'a>(
     counters: &mut Vec<(ProcIdentity, ProcCounters)>,
-    io: impl IntoIterator<Item = (&'a ProcIdentity, SocketIo)>,
+    io: impl IntoIterator<Item = (&'a ProcIdentity, SocketIo, Protocol)>,
 ) {
     let mut index: HashMap<ProcKey, usize> = counters
         .iter()
         .enumerate()
         .map(|(i, (id, _))| (id.key, i))
         .collect();
-    for (owner, io) in io {
+    for (owner, io, protocol) in io {
         let i = *index.entry(owner.key).or_insert_with(|| {
             counters.push((owner.clone(), ProcCounters::default()));
             counters.len() - 1
         });
         let c = &mut counters[i].1;
-        c.tcp_tx_bytes += io.tx_bytes;
-        c.tcp_rx_bytes += io.rx_bytes;
-        c.tcp_tx_calls += io.tx_calls;
-        c.tcp_rx_calls += io.rx_calls;
+        match protocol {
+            Protocol::Tcp => {
+                c.tcp_tx_bytes += io.tx_bytes;
+                c.tcp_rx_bytes += io.rx_bytes;
+                c.tcp_tx_calls += io.tx_calls;
+                c.tcp_rx_calls += io.rx_calls;
+            }
+            Protocol::Udp => {
+                c.udp_tx_bytes += io.tx_bytes;
+                c.udp_rx_bytes += io.rx_bytes;
+                c.udp_tx_packets += io.tx_calls;
+                c.udp_rx_packets += io.rx_calls;
+            }
+            Protocol::Other(_) => {}
+        }
     }
 }
 

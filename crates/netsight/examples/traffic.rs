@@ -15,6 +15,9 @@
 //!                                            other on CPU 0, child i sending (i+1)*CHUNK bytes on it
 //!   traffic udp-serve ADDR:PORT COUNT        receive COUNT datagrams (5 s timeout)
 //!   traffic udp-send ADDR:PORT COUNT SIZE    send COUNT datagrams of SIZE bytes
+//!   traffic udp-send-inherited ADDR:PORT COUNT SIZE
+//!                                            one socket, then COUNT children one after the
+//!                                            other on CPU 0, child i sending i+1 datagrams of SIZE
 //!   traffic connect ADDR:PORT                one connect; prints whether it was refused
 //!   traffic reset ADDR:PORT                  connect, then close with SO_LINGER 0 (sends RST)
 //!   traffic hold ADDR:PORT SECS              one connection, a small write every 10 ms for SECS
@@ -251,7 +254,7 @@ fn udp_serve(addr: SocketAddr, count: usize) {
     report(&format!("\"rx_packets\":{packets},\"rx_bytes\":{bytes}"));
 }
 
-fn udp_send(addr: SocketAddr, count: usize, size: usize) {
+fn udp_socket_for(addr: SocketAddr) -> UdpSocket {
     let bind: SocketAddr = if addr.is_ipv4() {
         "0.0.0.0:0"
     } else {
@@ -259,7 +262,11 @@ fn udp_send(addr: SocketAddr, count: usize, size: usize) {
     }
     .parse()
     .expect("literal");
-    let sock = UdpSocket::bind(bind).expect("bind");
+    UdpSocket::bind(bind).expect("bind")
+}
+
+/// Sends COUNT datagrams of SIZE on `sock` and reports what it sent.
+fn udp_send_on(sock: &UdpSocket, addr: SocketAddr, count: usize, size: usize) {
     let data = payload(size, 7);
     let (mut packets, mut bytes) = (0u64, 0u64);
     for _ in 0..count {
@@ -270,6 +277,20 @@ fn udp_send(addr: SocketAddr, count: usize, size: usize) {
         std::thread::sleep(Duration::from_micros(200));
     }
     report(&format!("\"tx_packets\":{packets},\"tx_bytes\":{bytes}"));
+}
+
+fn udp_send(addr: SocketAddr, count: usize, size: usize) {
+    udp_send_on(&udp_socket_for(addr), addr, count, size);
+}
+
+/// The UDP twin of tcp_send_inherited: one socket, children one after
+/// the other on CPU 0 (each likely on the dead one's kernel stack).
+fn udp_send_inherited(addr: SocketAddr, count: usize, size: usize) {
+    pin_to_cpu0();
+    let sock = udp_socket_for(addr);
+    for i in 0..count {
+        wait_child(in_child(|| udp_send_on(&sock, addr, i + 1, size)));
+    }
 }
 
 fn connect_once(addr: SocketAddr) {
@@ -397,6 +418,9 @@ fn main() {
         }
         "udp-serve" => udp_serve(addr, arg(&args, 3, "COUNT")),
         "udp-send" => udp_send(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "SIZE")),
+        "udp-send-inherited" => {
+            udp_send_inherited(addr, arg(&args, 3, "COUNT"), arg(&args, 4, "SIZE"))
+        }
         "connect" => connect_once(addr),
         "reset" => reset(addr),
         "hold" => hold(addr, arg(&args, 3, "SECS")),

@@ -240,6 +240,56 @@ fn udp_bytes_and_packets_are_exact() {
     assert_eq!(sum(&records, cpid, "tcp_tx_bytes"), 0);
 }
 
+/// Children one after another on one CPU, each on the UDP socket it
+/// inherited: the I/O cache must tell each from the dead one before it,
+/// as for TCP, and the receiver's counts must cross intervals whole.
+#[test]
+fn children_inheriting_a_udp_socket_one_after_another_each_get_their_datagrams() {
+    require_root!();
+    let (children, size) = (random_in(20, 30) as usize, random_in(100, 1_200));
+    let total = children * (children + 1) / 2;
+    let net = NetPair::new("ui");
+    let stat = StatRun::start(&[]);
+    let server =
+        Server::start(net.traffic(&net.b, &["udp-serve", &target(5009), &total.to_string()]));
+    let sent = client(net.traffic(
+        &net.a,
+        &[
+            "udp-send-inherited",
+            &target(5009),
+            &children.to_string(),
+            &size.to_string(),
+        ],
+    ));
+    let got = server.finish();
+    let records = stat.stop();
+
+    assert_eq!(sent.len(), children, "every child reports");
+    assert_eq!(
+        got["rx_packets"], total as u64,
+        "nothing was lost on the veth"
+    );
+    for r in &sent {
+        let pid = pid_of(r);
+        assert_eq!(
+            sum(&records, pid, "udp_tx_packets"),
+            r["tx_packets"].as_u64().unwrap(),
+            "pid {pid}"
+        );
+        assert_eq!(
+            sum(&records, pid, "udp_tx_bytes"),
+            r["tx_bytes"].as_u64().unwrap(),
+            "pid {pid}"
+        );
+    }
+    let spid = pid_of(&got);
+    assert_eq!(sum(&records, spid, "udp_rx_packets"), total as u64);
+    assert_eq!(
+        sum(&records, spid, "udp_rx_bytes"),
+        got["rx_bytes"].as_u64().unwrap()
+    );
+}
+
 /// ss prints "rtt:0.051/0.025" (ms): the smoothed RTT in us.
 fn ss_rtt_us(out: &str) -> Option<f64> {
     let field = out

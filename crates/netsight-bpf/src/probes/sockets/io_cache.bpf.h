@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The I/O cache (struct io_slot in sockets.h): the common send or receive
- * is counted in this CPU's slot for its socket, with no socket-storage
+/* The I/O cache (struct io_slot in sockets.h): the common TCP or UDP send
+ * or receive is counted in this CPU's slot for its socket, with no socket-storage
  * lookup and no atomic (only this CPU writes its slots; tracepoint programs
  * do not nest on a CPU). Included by sockets.bpf.c after its maps. */
 #ifndef NETSIGHT_IO_CACHE_BPF_H
@@ -18,10 +18,10 @@ static __always_inline __u32 io_set_index(const struct sock *sk, __u32 portpair,
 }
 
 static __always_inline bool io_slot_is(const struct io_slot *c, const struct sock *sk,
-				       __u32 portpair, __u32 tgid, __u32 gen)
+				       __u32 portpair, __u32 tgid, __u32 gen, bool udp)
 {
 	return c->gen == gen && c->sk == (__u64)sk && c->portpair == portpair &&
-	       c->owner.key.tgid == tgid;
+	       c->owner.key.tgid == tgid && (c->caller & 1) == udp;
 }
 
 /* Starts loading a slot's first line (its key) without waiting for it. */
@@ -40,6 +40,13 @@ static __always_inline void io_slot_flush(struct io_slot *c)
 	s = stats_of(&c->owner);
 	if (!s)
 		return;
+	if (c->caller & 1) {
+		ADD(s->udp_tx_bytes, c->tx_bytes);
+		ADD(s->udp_tx_packets, c->tx_calls);
+		ADD(s->udp_rx_bytes, c->rx_bytes);
+		ADD(s->udp_rx_packets, c->rx_calls);
+		return;
+	}
 	ADD(s->tcp_tx_bytes, c->tx_bytes);
 	ADD(s->tcp_tx_calls, c->tx_calls);
 	ADD(s->tcp_rx_bytes, c->rx_bytes);
@@ -65,39 +72,40 @@ static __always_inline __u64 stack_region(struct io_slot *c, void *ctx)
  * on_task_exit counted the death, so the caller is the task that was
  * checked then, of the same process. */
 static __always_inline bool io_slot_of_caller(const struct io_slot *c, const struct sock *sk,
-					      __u32 portpair, __u32 gen, __u64 stack, __u32 exits)
+					      __u32 portpair, __u32 gen, __u64 caller, __u32 exits)
 {
 	return c->gen == gen && c->sk == (__u64)sk && c->portpair == portpair &&
-	       c->stack == stack && c->exits == exits;
+	       c->caller == caller && c->exits == exits;
 }
 
-/* Counts one TCP send/receive in the cache; false when the caller must
- * count it the long way (socket closed, owner not the caller). `ctx`: the
- * program's context, on the calling task's kernel stack. */
-static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *ctx)
+/* Counts one TCP or UDP send/receive in the cache; false when the caller
+ * must count it the long way (TCP socket closed, owner not the caller).
+ * `ctx`: the program's context, on the calling task's kernel stack. */
+static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *ctx, bool udp)
 {
 	__u32 gen = epoch;
 	__u32 portpair = sk->__sk_common.skc_portpair;
 	__u32 idx = io_set_index(sk, portpair, gen);
 	__u32 tgid, exits, way1 = idx ^ 1;
-	__u64 stack, sampled;
+	__u64 caller, sampled;
 	struct io_slot *c, *other;
 	struct sock_state *st;
 	struct proc_stats *s;
 
-	/* A closed socket's I/O was folded at close: count it directly. */
-	if (sk->__sk_common.skc_state == NS_TCP_CLOSE)
+	/* A closed TCP socket's I/O was folded at close: count it directly
+	 * (an unconnected UDP socket is always in this state, and never folded). */
+	if (!udp && sk->__sk_common.skc_state == NS_TCP_CLOSE)
 		return false;
 	c = bpf_map_lookup_elem(&io_cache, &idx);
 	other = bpf_map_lookup_elem(&io_cache, &way1);
 	if (!c || !other)
 		return false;
 	exits = task_exits;
-	stack = stack_region(c, ctx);
+	caller = stack_region(c, ctx) << 1 | udp;
 	if (caller_by_stack) {
-		if (io_slot_of_caller(c, sk, portpair, gen, stack, exits))
+		if (io_slot_of_caller(c, sk, portpair, gen, caller, exits))
 			goto count;
-		if (io_slot_of_caller(other, sk, portpair, gen, stack, exits)) {
+		if (io_slot_of_caller(other, sk, portpair, gen, caller, exits)) {
 			c = other;
 			goto count;
 		}
@@ -109,8 +117,8 @@ static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *c
 	io_slot_start_load(c);
 	io_slot_start_load(other);
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!io_slot_is(c, sk, portpair, tgid, gen)) {
-		if (io_slot_is(other, sk, portpair, tgid, gen))
+	if (!io_slot_is(c, sk, portpair, tgid, gen, udp)) {
+		if (io_slot_is(other, sk, portpair, tgid, gen, udp))
 			goto hit;
 		/* A miss: the socket is claimed as always (ownership for the
 		 * other programs); the slot to reuse is an empty one (of an
@@ -135,7 +143,7 @@ static __always_inline bool cached_io(struct sock *sk, int ret, bool tx, void *c
 hit:
 	c = other;
 remember:
-	c->stack = stack;
+	c->caller = caller;
 	c->exits = exits;
 count:
 	if (tx) {
@@ -145,7 +153,7 @@ count:
 		c->rx_bytes += ret;
 		c->rx_calls++;
 	}
-	if ((__u32)bpf_jiffies64() - c->rtt_sampled >= rtt_sample_ticks()) {
+	if (!udp && (__u32)bpf_jiffies64() - c->rtt_sampled >= rtt_sample_ticks()) {
 		s = stats_of(&c->owner);
 		if (s) {
 			sample_rtt(sk, &sampled, s);

@@ -22,7 +22,9 @@ use std::time::Duration;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, RingBuffer, RingBufferBuilder};
 use netsight_events::event::{EventKind, SockEvent};
-use netsight_events::process::{self, ProcCounters, ProcIdentity, SocketIo, SocketSnapshot};
+use netsight_events::process::{
+    self, ProcCounters, ProcIdentity, Protocol, SocketIo, SocketSnapshot,
+};
 
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
@@ -131,7 +133,7 @@ impl IoCache {
 
     /// The counts interval `gen` left in its half: the programs write that
     /// half no more once the epoch has moved on.
-    fn take(&self, gen: u32) -> Vec<(ProcIdentity, SocketIo)> {
+    fn take(&self, gen: u32) -> Vec<(ProcIdentity, SocketIo, Protocol)> {
         let start = (gen & 1) as usize * self.half;
         let words = self.words.values();
         let mut bytes = vec![0u8; self.slot_words * 8];
@@ -484,7 +486,7 @@ impl SocketProbe {
         };
         let mut counters = drain_map(map)?;
         let cached = self.io_cache.take(old);
-        process::merge_owned_io(&mut counters, cached.iter().map(|(o, io)| (o, *io)));
+        process::merge_owned_io(&mut counters, cached.iter().map(|(o, io, p)| (o, *io, *p)));
         let sockets = self.sockets()?;
         self.orphaned_io += process::merge_socket_io(&mut counters, &sockets);
         Ok(Drain {

@@ -33,8 +33,9 @@ fn identity(o: &owner) -> ProcIdentity {
     }
 }
 
-/// One CPU's copy of an I/O cache slot, if it holds counts of interval `gen`.
-pub fn io_slot(value: &[u8], gen: u32) -> Option<(ProcIdentity, SocketIo)> {
+/// One CPU's copy of an I/O cache slot, if it holds counts of interval
+/// `gen`: whose, how much, and on which protocol (the low bit of `caller`).
+pub fn io_slot(value: &[u8], gen: u32) -> Option<(ProcIdentity, SocketIo, Protocol)> {
     let s: io_slot = read_pod(value)?;
     (s.gen == gen && s.sk != 0 && (s.tx_calls > 0 || s.rx_calls > 0)).then(|| {
         (
@@ -44,6 +45,11 @@ pub fn io_slot(value: &[u8], gen: u32) -> Option<(ProcIdentity, SocketIo)> {
                 rx_bytes: s.rx_bytes,
                 tx_calls: s.tx_calls.into(),
                 rx_calls: s.rx_calls.into(),
+            },
+            if s.caller & 1 == 1 {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
             },
         )
     })

@@ -189,7 +189,7 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ct
 	proto = sk->sk_protocol;
 	if (proto != NS_IPPROTO_TCP && proto != NS_IPPROTO_UDP)
 		return;
-	if (proto == NS_IPPROTO_TCP && use_io_cache && cached_io(sk, ret, tx, ctx))
+	if (use_io_cache && cached_io(sk, ret, tx, ctx, proto == NS_IPPROTO_UDP))
 		return;
 	st = claim(sk);
 	if (!st)
@@ -198,7 +198,8 @@ static __always_inline void count_io(struct sock *sk, int ret, bool tx, void *ct
 		count_tcp_io(sk, st, ret, tx);
 		return;
 	}
-	/* UDP sockets end without a tracepoint to fold at: count directly. */
+	/* UDP sockets end without a tracepoint to fold at: count directly
+	 * (when the cache is off or does not take the call). */
 	s = stats_of(&st->owner);
 	if (!s)
 		return;

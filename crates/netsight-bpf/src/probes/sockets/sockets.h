@@ -129,9 +129,9 @@ struct sock_snapshot {
 	__u64 rx_calls;
 };
 
-/* Each CPU's cache of the TCP sockets it moved data on lately: a send or
- * receive that finds its socket here (same address, same ports, same
- * process) is counted in the slot, without the socket-storage lookup.
+/* Each CPU's cache of the TCP and UDP sockets it moved data on lately: a
+ * send or receive that finds its socket here (same address, same ports,
+ * same process) is counted in the slot, without the socket-storage lookup.
  * Slots are written in interval `gen`'s half (gen & 1) only; user space
  * reads the half of the interval that just ended, and a slot of an older
  * interval counts as empty. */
@@ -142,11 +142,13 @@ struct io_slot {
 	__u32 gen;      /* the interval (epoch) these counts belong to */
 	__u32 portpair; /* with sk: which connection (addresses are reused) */
 	__u64 sk;
-	/* Which task counted here last (io_cache.bpf.h): its kernel stack,
-	 * and how many tasks had exited by then. */
-	__u64 stack;
+	/* Which task counted here last (io_cache.bpf.h): its kernel-stack
+	 * region shifted left by one, the low bit set if the socket is UDP
+	 * (the hit's one compare checks both); and how many tasks had exited
+	 * by then. */
+	__u64 caller;
 	__u32 exits;
-	__u32 rtt_sampled; /* jiffies (low 32 bits) of the last RTT sample */
+	__u32 rtt_sampled; /* jiffies (low 32 bits) of the last RTT sample (TCP) */
 	__u32 tx_calls;    /* one interval's calls of one socket fit */
 	__u32 rx_calls;
 	__u64 tx_bytes;
