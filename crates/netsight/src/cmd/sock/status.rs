@@ -33,8 +33,10 @@ fn text(out: &mut dyn Write, t: &Status) -> std::io::Result<()> {
     writeln!(out, "Ring bytes     {}", t.ring_bytes)?;
     writeln!(
         out,
-        "Kernel lost    {}  (ring buffer full, or {} runs skipped by the kernel)",
-        t.kernel_lost, t.skipped_runs
+        "Kernel lost    {}  (ring buffer full {}, runs the kernel skipped {})",
+        t.kernel_lost,
+        t.kernel_lost.saturating_sub(t.skipped_runs),
+        t.skipped_runs
     )?;
     writeln!(out, "User lost      {}  (worker queue full)", t.user_lost)?;
     writeln!(
