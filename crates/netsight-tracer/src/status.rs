@@ -235,6 +235,13 @@ impl Shared {
         u
     }
 
+    /// Runs the kernel skipped, as of the last refresh of the programs.
+    pub fn skipped_runs(&self) -> u64 {
+        self.kernel
+            .lock()
+            .map_or(0, |k| k.costs.iter().map(|p| p.skipped).sum())
+    }
+
     pub fn user_lost(&self) -> u64 {
         self.workers
             .iter()

@@ -231,7 +231,9 @@ fn poll_loop(
 
 fn losses_now(probe: &SockTraceProbe, shared: &Shared) -> Losses {
     Losses {
-        kernel: probe.counters().ringbuf_full + probe.skipped_runs(),
+        // Skipped runs as of the last slow refresh, the figure status
+        // shows too, so stream and status agree (both exact at stop).
+        kernel: probe.counters().ringbuf_full + shared.skipped_runs(),
         user: shared.user_lost(),
     }
 }

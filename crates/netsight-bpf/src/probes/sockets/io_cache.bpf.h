@@ -153,6 +153,13 @@ count:
 		c->rx_bytes += ret;
 		c->rx_calls++;
 	}
+	/* The call counts are 32 bits (the hit's line is full): a socket
+	 * that moves 2^31 datagrams or writes in one interval on one CPU
+	 * hands them to its owner early rather than wrap. */
+	if ((c->tx_calls | c->rx_calls) & 0x80000000U) {
+		io_slot_flush(c);
+		c->tx_bytes = c->tx_calls = c->rx_bytes = c->rx_calls = 0;
+	}
 	if (!udp && (__u32)bpf_jiffies64() - c->rtt_sampled >= rtt_sample_ticks()) {
 		s = stats_of(&c->owner);
 		if (s) {

@@ -149,7 +149,7 @@ struct io_slot {
 	__u64 caller;
 	__u32 exits;
 	__u32 rtt_sampled; /* jiffies (low 32 bits) of the last RTT sample (TCP) */
-	__u32 tx_calls;    /* one interval's calls of one socket fit */
+	__u32 tx_calls;    /* flushed before they wrap (io_cache.bpf.h) */
 	__u32 rx_calls;
 	__u64 tx_bytes;
 	__u64 rx_bytes;

@@ -480,11 +480,6 @@ impl SockTraceProbe {
             .collect()
     }
 
-    /// Runs the kernel skipped, since load: reads and writes not captured.
-    pub fn skipped_runs(&self) -> u64 {
-        self.program_runs().iter().map(|r| r.skipped).sum()
-    }
-
     /// Entries in the socket and thread-trace maps (walks their keys).
     pub fn map_usage(&self) -> MapUsage {
         let maps = &self.skel.maps;
