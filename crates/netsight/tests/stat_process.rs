@@ -242,7 +242,7 @@ fn udp_bytes_and_packets_are_exact() {
 
 /// Children one after another on one CPU, each on the UDP socket it
 /// inherited: the I/O cache must tell each from the dead one before it,
-/// as for TCP, and the receiver's counts must cross intervals whole.
+/// as for TCP, and the receiver's one socket must count every datagram.
 #[test]
 fn children_inheriting_a_udp_socket_one_after_another_each_get_their_datagrams() {
     require_root!();
