@@ -2,7 +2,7 @@
 //! (BPF_ENABLE_STATS), for the benchmark. Linux >= 5.8.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use super::attach::Attachment;
 use super::error::{Result, XdpError};
@@ -63,18 +63,8 @@ impl Attachment {
         }
         // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
         let prog = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: zeroed bpf_prog_info is valid; len tells the kernel its size.
-        let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
-        // SAFETY: info is writable for len bytes; prog is a valid program fd.
-        let rc =
-            unsafe { libbpf_sys::bpf_prog_get_info_by_fd(prog.as_raw_fd(), &mut info, &mut len) };
-        if rc < 0 {
-            return Err(XdpError::io(
-                "reading program info",
-                io::Error::from_raw_os_error(-rc),
-            ));
-        }
+        let info = crate::prog_runs::info(prog.as_fd())
+            .map_err(|e| XdpError::io("reading program info", e))?;
         Ok(RunStats {
             run_time_ns: info.run_time_ns,
             run_cnt: info.run_cnt,
