@@ -18,6 +18,7 @@ DUR=${DUR:-5}
 PORT=${PORT:-18082}
 CONNS=${CONNS:-32}
 LOAD=${LOAD:-tcp}
+case "$LOAD" in tcp|udp) ;; *) echo "bench: LOAD must be tcp or udp, not '$LOAD'" >&2; exit 1 ;; esac
 
 EMPTY=${EMPTY:-target/release/examples/empty_probe}
 [ -x "$EMPTY" ] || { echo "bench: $EMPTY missing; run cargo build --release --workspace --examples" >&2; exit 1; }
