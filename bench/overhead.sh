@@ -4,18 +4,31 @@
 # bytes and calls per pid on the same two tracepoints, `netsight trace all`,
 # and `netsight agent` (Prometheus sink). ROUNDS rounds; each monitor's ratio
 # to the no-monitor run of its own round; the median per monitor. Printed as
-# markdown for BENCHMARKS.md.
-# Run as root after `cargo build --release`; needs nginx, wrk, bpftrace, python3.
+# markdown for BENCHMARKS.md. MONITORS picks the cases (default: stat bpftrace
+# trace agent); `empty` is netsight-bpf's empty programs on the same two
+# tracepoints: the floor any program there pays, whatever its body.
+# Run as root after `cargo build --release` (and, for `empty`,
+# `cargo build --release --workspace --examples`); needs nginx, wrk,
+# bpftrace, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/netsight}
 ROUNDS=${ROUNDS:-7}
 DUR=${DUR:-5}
 PORT=${PORT:-18081}
+EMPTY=${EMPTY:-target/release/examples/empty_probe}
+read -r -a monitors <<< "${MONITORS:-stat bpftrace trace agent}"
 
 source bench/nginx-load.sh
 need nginx wrk bpftrace python3
 [ -x "$BIN" ] || { echo "bench: $BIN missing; run cargo build --release" >&2; exit 1; }
+for m in "${monitors[@]}"; do
+    case "$m" in
+        stat | bpftrace | trace | agent) ;;
+        empty) [ -x "$EMPTY" ] || { echo "bench: $EMPTY missing; run cargo build --release --workspace --examples" >&2; exit 1; } ;;
+        *) echo "bench: unknown monitor $m (stat, bpftrace, trace, agent, empty)" >&2; exit 1 ;;
+    esac
+done
 
 tmp=$(mktemp -d)
 mon_pid=
@@ -48,13 +61,20 @@ monitor() {
         bpftrace) bpftrace "$tmp/peer.bt" > /dev/null 2>&1 & ;;
         trace) "$BIN" trace all --json > /dev/null 2>&1 & ;;
         agent) "$BIN" agent --config "$tmp/agent.toml" > /dev/null 2>&1 & ;;
+        empty) "$EMPTY" 3600 > /dev/null 2>&1 & ;;
+        *) echo "bench: unknown monitor $1 (stat, bpftrace, trace, agent, empty)" >&2; exit 1 ;;
     esac
     mon_pid=$!
     sleep 2
 }
-stop_monitor() { kill -INT "$mon_pid"; wait "$mon_pid" || true; mon_pid=; }
+# SIGINT, as a user's Ctrl-C (the empty programs' holder, a background job
+# that ignores it, ends on SIGTERM).
+stop_monitor() {
+    if [ "$1" = empty ]; then kill -TERM "$mon_pid"; else kill -INT "$mon_pid"; fi
+    wait "$mon_pid" || true
+    mon_pid=
+}
 
-monitors=(stat bpftrace trace agent)
 echo "## Side-by-side overhead ($(date -u +%F), $(uname -r), $(nproc) cores, load average before: $(cut -d" " -f1-3 /proc/loadavg))"
 echo
 echo "nginx 1 worker + wrk -t1 -c32 -d${DUR}s on loopback${PIN:+ (nginx pinned to CPU 1, wrk to CPU 0)}; every round runs each case once, in this order, each monitored run between two unmonitored ones (ratio: to their mean; the none column is the round's first):"
@@ -70,7 +90,7 @@ for r in $(seq 1 "$ROUNDS"); do
     for m in "${monitors[@]}"; do
         monitor "$m"
         with=$(rps)
-        stop_monitor
+        stop_monitor "$m"
         after=$(rps)
         ratio=$(python3 -c "print(f'{2 * $with / ($before + $after):.4f}')")
         ratios[$m]+="$ratio "

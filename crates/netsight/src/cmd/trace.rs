@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use netsight_bpf::ksyms::Ksyms;
@@ -164,7 +164,8 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", header(args.timestamp))?;
         out.flush()?;
     }
-    let (mut shown, mut lost_before) = (0u64, probe.losses());
+    let mut losses = LossReport::new(probe.losses());
+    let mut shown = 0u64;
     while !signals::stop_requested() {
         let events = probe.poll_events(Duration::from_millis(100))?;
         for e in events.iter().filter(|e| filter.keeps(e)) {
@@ -180,27 +181,56 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
                 return Ok(out.flush()?);
             }
         }
-        let lost = probe.losses();
-        if lost > lost_before {
-            let ts = rfc3339_millis(SystemTime::now());
-            if args.json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"type": "lost", "ts": ts, "lost_events": lost - lost_before})
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "-- {} events lost (kernel buffer full, or runs the kernel skipped)",
-                    lost - lost_before
-                )?;
-            }
-            lost_before = lost;
+        // Reading the losses asks the kernel for every program's run
+        // record (skipped runs): once a second, not every poll.
+        if losses.due() {
+            losses.report(probe.losses(), args.json, &mut out)?;
         }
         out.flush().context("writing to stdout")?;
     }
-    Ok(())
+    losses.report(probe.losses(), args.json, &mut out)?;
+    Ok(out.flush()?)
+}
+
+/// Events lost since the last report, shown as one line when there are any.
+struct LossReport {
+    before: u64,
+    next: Instant,
+}
+
+impl LossReport {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new(before: u64) -> Self {
+        Self {
+            before,
+            next: Instant::now() + Self::EVERY,
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn report(&mut self, lost: u64, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+        self.next = Instant::now() + Self::EVERY;
+        if lost <= self.before {
+            return Ok(());
+        }
+        let ts = rfc3339_millis(SystemTime::now());
+        let n = lost - self.before;
+        self.before = lost;
+        if json {
+            let line = serde_json::json!({"type": "lost", "ts": ts, "lost_events": n});
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(
+                out,
+                "-- {n} events lost (kernel buffer full, or runs the kernel skipped)"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 fn header(timestamp: bool) -> String {
