@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use netsight_bpf::probes::doctor;
-use netsight_bpf::probes::sockets::{GaugePath, IoHooks, Options, SocketProbe};
+use netsight_bpf::probes::sockets::{self, GaugePath, IoHooks, Options, SocketProbe};
 use netsight_events::event::EventKind;
 use serde::Serialize;
 
@@ -22,6 +22,9 @@ struct Report {
     btf_path: String,
     /// Where per-process send/recv bytes are counted.
     io_hooks: &'static str,
+    /// Whether the common send/recv is counted in the per-CPU cache (no
+    /// atomics); off where the kernel preempts the fexit fallback.
+    io_cache: bool,
     /// How the interval's connection gauges are taken.
     gauge_path: &'static str,
     /// Programs the kernel (or --refuse) refused, one line each.
@@ -112,6 +115,11 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
             Some(_) => "tracepoints",
             None => "none",
         },
+        io_cache: match io_hooks {
+            Some(IoHooks::Fexit) => !sockets::kernel_preempts(),
+            Some(_) => true,
+            None => false,
+        },
         gauge_path: gauge_path.describe(),
         refused: load
             .as_ref()
@@ -157,7 +165,15 @@ fn yes_no(b: bool) -> &'static str {
 fn write_text(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     writeln!(out, "kernel       {} ({})", r.kernel, r.kernel_release)?;
     writeln!(out, "BTF          {} ({})", yes_no(r.btf), r.btf_path)?;
-    writeln!(out, "I/O bytes    counted by {}", r.io_hooks)?;
+    let cache = if r.io_cache {
+        "per-CPU cache"
+    } else {
+        "atomic adds (no per-CPU cache: fexit programs are preemptible on this kernel)"
+    };
+    match r.io_hooks {
+        "none" => writeln!(out, "I/O bytes    counted by none")?,
+        hooks => writeln!(out, "I/O bytes    counted by {hooks}, {cache}")?,
+    }
     writeln!(out, "gauges       from {}", r.gauge_path)?;
     for line in &r.refused {
         writeln!(out, "refused      {line}")?;

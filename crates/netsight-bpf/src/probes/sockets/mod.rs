@@ -29,6 +29,7 @@ use netsight_events::process::{
 use crate::ksyms::Ksyms;
 use crate::loader::{self, Error};
 use crate::mapped::MappedU64s;
+pub use facts::kernel_preempts;
 pub use gauges::GaugePath;
 pub use plan::{IoHooks, Missing};
 
@@ -350,7 +351,11 @@ impl SocketProbe {
             rodata.event_mask = opts.events.iter().fold(0, |m, k| m | 1 << event_number(*k));
             // Close events carry each socket's own byte totals: every call
             // must reach the socket's storage then.
-            rodata.use_io_cache = !opts.events.contains(&EventKind::Close);
+            // The cache's slots are written without atomics by programs
+            // that must not interleave on a CPU: fexit programs do where
+            // the kernel preempts them.
+            let preemptible = plan.io == Some(IoHooks::Fexit) && facts::kernel_preempts();
+            rodata.use_io_cache = !(opts.events.contains(&EventKind::Close) || preemptible);
             rodata.io_cpus = cpus;
             if let Some(hz) = facts::config_hz() {
                 rodata.rtt_sample_jiffies = (hz / 10).max(1);
