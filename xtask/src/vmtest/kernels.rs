@@ -4,14 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// One kernel to test: a name for the report and its bootable image.
+/// One kernel to test: a name for the report, its bootable image, and any
+/// boot arguments of this run.
 pub struct Kernel {
     pub name: String,
     pub image: PathBuf,
+    pub args: String,
 }
 
 /// The default matrix: the newest 6.1 and 6.12 builds apt knows about
-/// (Debian 12's own kernel and its backported/security successor).
+/// (Debian 12's own kernel and its backported/security successor), and the
+/// 6.1 one again fully preemptible (its fexit fallback counts without the
+/// per-CPU cache there). A spec's boot arguments follow its name after a space.
 pub fn default_packages(arch: &str) -> Result<Vec<String>, String> {
     let names = apt_package_names("linux-image-6.1")?;
     let flavour = format!("-{arch}-unsigned");
@@ -29,8 +33,16 @@ pub fn default_packages(arch: &str) -> Result<Vec<String>, String> {
             .cloned()
             .ok_or_else(|| format!("apt knows no linux-image-{series}*{flavour} package"))
     };
-    Ok(vec![newest("6.1.0-")?, newest("6.12.")?])
+    let old = newest("6.1.0-")?;
+    Ok(vec![
+        old.clone(),
+        format!("{old} {PREEMPT_FULL}"),
+        newest("6.12.")?,
+    ])
 }
+
+/// The boot argument that makes a PREEMPT_DYNAMIC kernel fully preemptible.
+pub const PREEMPT_FULL: &str = "preempt=full";
 
 /// Numeric parts of a package name, so 6.1.0-56 sorts after 6.1.0-9.
 fn version_key(name: &str) -> Vec<u64> {
@@ -50,15 +62,26 @@ fn apt_package_names(prefix: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// A kernel from a package name (downloaded and cached) or an image path.
+/// A kernel from a package name (downloaded and cached) or an image path,
+/// then any boot arguments.
 pub fn resolve(spec: &str, cache: &Path) -> Result<Kernel, String> {
+    let (spec, args) = spec.split_once(' ').unwrap_or((spec, ""));
+    let with_args = |name: String| {
+        if args.is_empty() {
+            name
+        } else {
+            format!("{name} {args}")
+        }
+    };
     let path = Path::new(spec);
     if path.is_file() {
+        let name = path
+            .file_name()
+            .map_or(spec.to_string(), |n| n.to_string_lossy().into_owned());
         return Ok(Kernel {
-            name: path
-                .file_name()
-                .map_or(spec.to_string(), |n| n.to_string_lossy().into_owned()),
+            name: with_args(name),
             image: path.to_path_buf(),
+            args: args.to_string(),
         });
     }
     let dir = cache.join(spec);
@@ -66,12 +89,14 @@ pub fn resolve(spec: &str, cache: &Path) -> Result<Kernel, String> {
     if !image.exists() {
         fetch(spec, &dir)?;
     }
+    let name = spec
+        .trim_start_matches("linux-image-")
+        .trim_end_matches("-unsigned")
+        .to_string();
     Ok(Kernel {
-        name: spec
-            .trim_start_matches("linux-image-")
-            .trim_end_matches("-unsigned")
-            .to_string(),
+        name: with_args(name),
         image,
+        args: args.to_string(),
     })
 }
 

@@ -37,11 +37,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for spec in &specs {
         let kernel = kernels::resolve(spec, &dir)?;
         let start = Instant::now();
-        let boot = qemu::boot(&arch, &kernel.image, &initramfs, BOOT_TIMEOUT)?;
+        let boot = qemu::boot(&arch, &kernel.image, &initramfs, &kernel.args, BOOT_TIMEOUT)?;
         let secs = start.elapsed().as_secs();
-        let log = dir.join(format!("{}.console", kernel.name));
+        let log = dir.join(format!("{}.console", kernel.name.replace(' ', "_")));
         let _ = std::fs::write(&log, &boot.console);
-        let (ok, line) = judge(&kernel.name, &boot);
+        let preempts = kernel.args.contains(kernels::PREEMPT_FULL);
+        let (ok, line) = judge(&kernel.name, &boot, preempts);
         println!("{line} [{secs} s]");
         if !ok {
             failed += 1;
@@ -68,13 +69,19 @@ fn debian_arch(arch: &str) -> &str {
 }
 
 /// One line for one kernel, and whether every check passed.
-fn judge(name: &str, boot: &qemu::Boot) -> (bool, String) {
+/// `preempts`: booted fully preemptible, so a fexit fallback must count
+/// without the per-CPU cache.
+fn judge(name: &str, boot: &qemu::Boot, preempts: bool) -> (bool, String) {
     let c = verdict::Console::parse(&boot.console);
     let release = c
         .lines("kernel")
         .first()
         .cloned()
-        .unwrap_or(name.to_string());
+        .map_or(name.to_string(), |r| {
+            // The release, and the boot arguments that make this run differ.
+            let args = name.split_once(' ').map_or("", |(_, a)| a);
+            format!("{r} {args}").trim_end().to_string()
+        });
     if c.lines("kernel").is_empty() {
         let tail: Vec<&str> = boot.console.lines().rev().take(5).collect();
         return (
@@ -83,7 +90,7 @@ fn judge(name: &str, boot: &qemu::Boot) -> (bool, String) {
         );
     }
     let checks = [
-        verdict::doctor(&c),
+        verdict::doctor(&c, preempts),
         verdict::selftest(&c),
         verdict::bytes(&c),
         verdict::sock(&c),

@@ -30,10 +30,11 @@ pub fn boot(
     arch: &str,
     kernel: &Path,
     initramfs: &Path,
+    args: &str,
     timeout: Duration,
 ) -> Result<Boot, String> {
     let (qemu, machine_args, console) = machine(arch)?;
-    let append = format!("console={console} panic=-1 quiet loglevel=1 mitigations=off");
+    let append = format!("console={console} panic=-1 quiet loglevel=1 mitigations=off {args}");
     let mut child = Command::new(qemu)
         .args(machine_args)
         .args(["-m", "1G", "-smp", "1", "-nographic", "-no-reboot"])

@@ -63,8 +63,9 @@ fn check(ok: bool, text: String) -> Check {
     Check { ok, text }
 }
 
-/// `doctor --json` ran and names the optional hooks this kernel has.
-pub fn doctor(c: &Console) -> Check {
+/// `doctor --json` ran and names the optional hooks this kernel has; bytes
+/// counted by fexit go through the cache unless the kernel `preempts`.
+pub fn doctor(c: &Console, preempts: bool) -> Check {
     let Some(report) = c.json("doctor").into_iter().next() else {
         return check(
             false,
@@ -91,9 +92,17 @@ pub fn doctor(c: &Console) -> Check {
             format!("{short} {}", f["status"].as_str().unwrap_or("?"))
         })
         .collect();
-    let ok = c.status("doctor") == Some(0);
-    let word = if ok { "ok" } else { "FAILED" };
     let io = report["io_hooks"].as_str().unwrap_or("?");
+    let cached = report["io_cache"].as_bool();
+    // fexit bytes go through the cache exactly where the kernel does not preempt.
+    let cache_right = cached.is_some() && (io != "fexit" || cached == Some(!preempts));
+    let ok = c.status("doctor") == Some(0) && cache_right;
+    let word = if ok { "ok" } else { "FAILED" };
+    let io = match cached {
+        Some(true) => format!("{io} + per-CPU cache"),
+        Some(false) => format!("{io}, no cache"),
+        None => format!("{io}, cache unknown"),
+    };
     check(
         ok,
         format!(
@@ -326,6 +335,25 @@ mod tests {
     fn a_missing_report_fails() {
         let c = Console::parse("@@vm-rc selftest 1\n");
         assert!(!selftest(&c).ok);
-        assert!(!doctor(&c).ok);
+        assert!(!doctor(&c, false).ok);
+    }
+
+    #[test]
+    fn fexit_bytes_use_the_cache_exactly_where_the_kernel_does_not_preempt() {
+        let run = |io: &str, cache: bool, preempts: bool| {
+            let report = serde_json::json!({"io_hooks": io, "io_cache": cache, "hooks": {}});
+            let line = format!("@@vm doctor {report}\n@@vm-rc doctor 0\n");
+            doctor(&Console::parse(&line), preempts)
+        };
+        assert!(!run("fexit", true, true).ok);
+        let off = run("fexit", false, true);
+        assert!(
+            off.ok && off.text.contains("fexit, no cache"),
+            "{}",
+            off.text
+        );
+        assert!(run("fexit", true, false).ok);
+        assert!(!run("fexit", false, false).ok);
+        assert!(run("tracepoints", true, true).ok);
     }
 }
